@@ -1,0 +1,72 @@
+"""The `evalkit` console command.
+
+Each stage registers its own subcommand from its own folder (``cli.py`` with
+``register(subparsers)``), so the code for a step lives beside the step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evalkit import __version__
+from evalkit.errors import EvalkitError
+
+# (module, subcommand) in the order of the data path; a module that does not
+# exist yet is simply not offered.
+SUBCOMMAND_MODULES = [
+    "evalkit.inspect.cli",
+    "evalkit.render.cli",
+    "evalkit.score.cli",
+    "evalkit.gate.cli",
+    "evalkit.report.cli",
+    "evalkit.sync.cli",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # some input failed (as pytest's "tests failed")
+EXIT_USAGE = 4  # bad command line or bad input file (pytest's usage error)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evalkit",
+        description=(
+            "Evaluate pixel-art punk LoRAs for Stable Diffusion 1.5 / SDXL: inspect "
+            "checkpoints, render a fixed-seed prompt suite, recover the 24x24 grid and "
+            "score it against golden punks. The gate itself runs as "
+            "`pytest evalkit --checkpoint FILE`."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except EvalkitError as exc:
+        print(f"evalkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"evalkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The fixed-seed prompt suite (``prompts.toml``).
+
+Format::
+
+    [defaults]
+    negative = "photo, realistic, ..."
+    seeds = [42, 43, 44, 45]
+
+    [[prompts]]
+    id = "male_mohawk"
+    caption_style = "v1"
+    text = "male punk, mohawk, ..."
+    golden = ["0012", "0345"]      # golden punk ids this prompt should resemble
+    # negative / seeds may be overridden per prompt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from evalkit.errors import EvalkitError
+
+HEX_CODE = re.compile(r"#[0-9A-Fa-f]{6}\b")
+PROMPT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    negative: str
+    seeds: tuple[int, ...]
+    golden: tuple[str, ...]
+    caption_style: str
+
+    @property
+    def hex_codes(self) -> list[str]:
+        return hex_codes_in(self.text)
+
+
+def hex_codes_in(text: str) -> list[str]:
+    """Hex colour codes named in a prompt, upper-cased, in order of appearance."""
+    return [m.upper() for m in HEX_CODE.findall(text)]
+
+
+def load_prompts(path: str | Path) -> list[Prompt]:
+    path = Path(path)
+    if not path.is_file():
+        raise EvalkitError(path, "prompt suite does not exist")
+    try:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EvalkitError(path, f"is not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EvalkitError(path, f"not valid TOML: {exc}") from None
+    defaults = data.get("defaults", {})
+    entries = data.get("prompts")
+    if not isinstance(entries, list) or not entries:
+        raise EvalkitError(path, "holds no [[prompts]] entries")
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(entries, 1):
+        where = f"prompt #{n}"
+        pid = entry.get("id")
+        if not isinstance(pid, str) or not PROMPT_ID.match(pid):
+            raise EvalkitError(path, f"{where}: id must be letters, digits, '_', '-' or '.'")
+        if pid in seen:
+            raise EvalkitError(path, f"prompt id '{pid}' appears twice")
+        seen.add(pid)
+        text = entry.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise EvalkitError(path, f"prompt '{pid}' has no text")
+        seeds = entry.get("seeds", defaults.get("seeds"))
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+            raise EvalkitError(path, f"prompt '{pid}': seeds must be a non-empty list of non-negative integers")
+        if len(set(seeds)) != len(seeds):
+            raise EvalkitError(path, f"prompt '{pid}' repeats a seed")
+        prompts.append(
+            Prompt(
+                id=pid,
+                text=text,
+                negative=str(entry.get("negative", defaults.get("negative", ""))),
+                seeds=tuple(seeds),
+                golden=tuple(str(g) for g in entry.get("golden", [])),
+                caption_style=str(entry.get("caption_style", "")),
+            )
+        )
+    return prompts
+
+
+def check_prompts_against_golden(prompts: list[Prompt], golden_ids, prompts_path) -> None:
+    """Every golden id a prompt names must exist in the golden set in use."""
+    known = set(golden_ids)
+    for p in prompts:
+        missing = [g for g in p.golden if g not in known]
+        if missing:
+            raise EvalkitError(prompts_path, f"prompt '{p.id}' names golden punks not in the golden set: {', '.join(missing[:5])}")
+
+
+def prompt_suite_hash(prompts: list[Prompt]) -> str:
+    """Stable hash of everything that changes what gets rendered."""
+    payload = json.dumps([asdict(p) for p in prompts], sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]

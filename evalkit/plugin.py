@@ -1,0 +1,75 @@
+"""evalkit's pytest plugin: the command-line contract of `pytest evalkit`.
+
+Registered through the ``pytest11`` entry point, so the options exist in any
+pytest run once evalkit is installed. The collected evaluation lives in
+``evalkit/test_punks.py``; this module only declares options and shared
+fixtures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GOLDEN = REPO_ROOT / "golden"
+DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
+DEFAULT_REPORTS = REPO_ROOT / "reports"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("evalkit", "evalkit: evaluate punk LoRA checkpoints")
+    group.addoption(
+        "--checkpoint", action="append", default=[], metavar="FILE",
+        help="LoRA checkpoint (.safetensors) to evaluate; repeat for several.",
+    )
+    group.addoption(
+        "--checkpoint-dir", action="append", default=[], metavar="DIR",
+        help="Evaluate every *.safetensors in DIR.",
+    )
+    group.addoption(
+        "--base-model", default=None, metavar="ID_OR_PATH",
+        help="Base model: hub id, local diffusers folder or single-file .safetensors. "
+        "Default: the base named in the LoRA's metadata if found locally, else the "
+        "default for the detected architecture.",
+    )
+    group.addoption(
+        "--golden", default=str(DEFAULT_GOLDEN), metavar="DIR",
+        help="Golden punks: evalkit's golden/ folder or a kohya training folder "
+        "(N_name/ subfolders of image + .txt caption). Default: %(default)s",
+    )
+    group.addoption(
+        "--prompts", default=None, metavar="FILE",
+        help="Prompt suite (TOML). Default: prompts.toml inside --golden.",
+    )
+    group.addoption(
+        "--lora-scale", type=float, default=1.0, metavar="W",
+        help="Adapter weight applied to the LoRA (default 1.0).",
+    )
+    group.addoption(
+        "--device", default=None, metavar="DEV",
+        help="torch device for rendering (default: cuda if available, else cpu).",
+    )
+    group.addoption(
+        "--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
+        help="Where the render cache, reports and score store live. Default: %(default)s",
+    )
+    group.addoption(
+        "--update-baseline", action="store_true",
+        help="Record this run's scores as the baseline instead of comparing to it.",
+    )
+    group.addoption("--render-only", action="store_true", help="Render into the cache; score nothing.")
+    group.addoption("--score-only", action="store_true", help="Score from the cache; never render.")
+    group.addoption("--report", action="store_true", help="Write the HTML report after the run.")
+    group.addoption("--sync", action="store_true", help="Sync scores to Supabase after the run.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, help_ in [
+        ("grid", "pixel-grid sharpness checks"),
+        ("palette", "palette fidelity checks"),
+        ("realism", "photorealism drift checks"),
+        ("baseline", "comparisons against a recorded baseline"),
+    ]:
+        config.addinivalue_line("markers", f"{name}: {help_}")
