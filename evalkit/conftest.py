@@ -7,11 +7,13 @@ naming the file (exit code 4), before anything is rendered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from evalkit.errors import EvalkitError
+from evalkit.gate.thresholds import load_thresholds
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
 from evalkit.plugin import REPO_ROOT
@@ -43,6 +45,36 @@ class EvalSession:
         if (golden_dir / "golden.toml").is_file():
             check_prompts_against_golden(self.prompts, self.golden.ids, prompts_path)
         self.checkpoints = resolve_checkpoints(config)
+        self.config = config
+        self.thresholds = load_thresholds(Path(config.rootpath))
+        self._results: dict[Path, Evaluation] = {}
+        self._reference = None
+
+    def evaluate(self, checkpoint: Path) -> "Evaluation":
+        """Render (cache-aware) and score one checkpoint, once per run."""
+        if checkpoint not in self._results:
+            from evalkit.render.run import render_checkpoint
+            from evalkit.score.golden_reference import build_reference
+            from evalkit.score.score_image import score_image
+
+            if self._reference is None:
+                self._reference = build_reference(self.golden)
+            opt = self.config.getoption
+            job, info = render_checkpoint(
+                checkpoint, self.prompts, Path(opt("reports_dir")), base_model=opt("base_model"),
+                device=opt("device"), lora_scale=opt("lora_scale"), score_only=opt("score_only"),
+            )
+            by_id = {p.id: p for p in self.prompts}
+            scores = [score_image(r.image(), self._reference, hex_codes=by_id[r.prompt_id].hex_codes) for r in job.renders]
+            self._results[checkpoint] = Evaluation(info, job.renders, scores)
+        return self._results[checkpoint]
+
+
+@dataclass
+class Evaluation:
+    info: object
+    renders: list
+    scores: list
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -67,8 +67,10 @@ def write_clip_tokenizer(out_dir: str | Path, model_max_length: int = 77) -> Pat
     (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
     # Loading from the two files works on transformers 4 and 5 alike; saving
-    # adds tokenizer.json and the config so either version reads it back.
+    # writes the config and special-token map so either version reads it back.
     (out / "tokenizer_config.json").write_text(json.dumps({"model_max_length": model_max_length}), encoding="utf-8")
     tok = CLIPTokenizer.from_pretrained(out, model_max_length=model_max_length, pad_token="<|endoftext|>")
     tok.save_pretrained(out)
+    # tokenizer.json (3.6 MB) is derivable from the two files; leave it out to keep the testbed small.
+    (out / "tokenizer.json").unlink(missing_ok=True)
     return out

@@ -1,0 +1,86 @@
+"""Put a LoRA on a loaded pipeline through diffusers/peft, and prove it took.
+
+diffusers only *warns* when LoRA keys match nothing and may scale modules
+whose alpha differs from the majority wrongly; our users would get base-model
+images scored as their LoRA. So after loading we check (1) every module of the
+file was wrapped, (2) each wrapped module's scaling is alpha/rank x scale, and
+(3) the UNet's output on a probe input changes. Any failure is an error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from evalkit.errors import EvalkitError
+
+ADAPTER = "evalkit"
+
+
+def _wrapped(module_root, adapter: str) -> list:
+    return [m for _, m in module_root.named_modules() if hasattr(m, "lora_A") and adapter in getattr(m, "lora_A", {})]
+
+
+def _components(pipe):
+    return [c for c in (pipe.unet, getattr(pipe, "text_encoder", None), getattr(pipe, "text_encoder_2", None)) if c is not None]
+
+
+@torch.no_grad()
+def _probe(pipe) -> torch.Tensor:
+    unet = pipe.unet
+    g = torch.Generator("cpu").manual_seed(0)
+    size = unet.config.sample_size
+    x = torch.randn(1, unet.config.in_channels, size, size, generator=g).to(unet.device, unet.dtype)
+    ctx = torch.randn(1, 77, unet.config.cross_attention_dim, generator=g).to(unet.device, unet.dtype)
+    kwargs = {}
+    if unet.config.addition_embed_type == "text_time":  # SDXL needs pooled text + time ids
+        kwargs["added_cond_kwargs"] = {
+            "text_embeds": torch.randn(1, 1280, generator=g).to(unet.device, unet.dtype),
+            "time_ids": torch.zeros(1, 6).to(unet.device, unet.dtype),
+        }
+    return unet(x, torch.tensor([500], device=unet.device), ctx, **kwargs).sample.float()
+
+
+def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
+    """Load `lora_path` (already inspected as `info`) onto `pipe`; returns what was verified."""
+    from safetensors.torch import load_file
+
+    from evalkit.render.base_model import pipeline_family
+
+    info.raise_if_unsupported()
+    family = pipeline_family(pipe)
+    lora_family = "sdxl" if info.family == "sdxl" else "sd15"
+    if lora_family != family or (info.architecture and info.architecture.cross_attention_dim not in (None, pipe.unet.config.cross_attention_dim)):
+        raise EvalkitError(lora_path, f"is a {info.family} LoRA (cross-attention {info.architecture.cross_attention_dim}) "
+                           f"but the base is {family} (cross-attention {pipe.unet.config.cross_attention_dim})")
+    before = _probe(pipe)
+    state = load_file(str(lora_path))  # safetensors: no code can run
+    try:
+        pipe.load_lora_weights(state, adapter_name=ADAPTER)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise EvalkitError(lora_path, f"diffusers could not load this LoRA: {str(exc).splitlines()[0][:200]}") from None
+    pipe.set_adapters([ADAPTER], adapter_weights=[scale])
+    wrapped = [m for c in _components(pipe) for m in _wrapped(c, ADAPTER)]
+    expected = len(info.network.modules) if info.network else 0
+    if not wrapped:
+        detach_lora(pipe)
+        raise EvalkitError(lora_path, "matched no module of the base model (wrong base, or keys in an unknown naming)")
+    if len(wrapped) != expected:
+        detach_lora(pipe)
+        raise EvalkitError(lora_path, f"only {len(wrapped)} of its {expected} modules matched the base model")
+    got = Counter(round(float(m.scaling[ADAPTER]), 5) for m in wrapped)
+    want = Counter(round(float(mod.alpha / mod.rank) * scale, 5) for mod in info.network.modules)
+    if got != want:
+        detach_lora(pipe)
+        raise EvalkitError(lora_path, f"module scales after loading {dict(got)} differ from alpha/rank x {scale} {dict(want)}")
+    change = (_probe(pipe) - before).abs().max().item()
+    if scale != 0 and change == 0:
+        detach_lora(pipe)
+        raise EvalkitError(lora_path, "loaded but does not change the UNet's output (untrained or unmatched LoRA)")
+    return {"modules_wrapped": len(wrapped), "scales": dict(want), "probe_change": change}
+
+
+def detach_lora(pipe) -> None:
+    pipe.unload_lora_weights()

@@ -1,0 +1,134 @@
+"""Render a prompt suite through one checkpoint: cached, batched, one generator per image."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evalkit.errors import EvalkitError
+from evalkit.render.cache import Render, RenderCache
+from evalkit.render.config import RenderConfig
+
+SCHEDULERS = {
+    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "ddim": ("DDIMScheduler", {}),
+}
+
+
+def environment(device: str) -> dict:
+    import diffusers
+
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else None
+    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "device": device, "gpu": gpu,
+            "python": platform.python_version()}
+
+
+def set_sampler(pipe, sampler: str) -> None:
+    import diffusers
+
+    name, extra = SCHEDULERS[sampler]
+    pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **extra)
+
+
+@dataclass
+class RenderJob:
+    checkpoint_sha: str
+    base_label: str
+    config: RenderConfig
+    device: str
+    rendered: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    renders: list[Render] = field(default_factory=list)
+
+
+def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bool = True) -> RenderJob:
+    cfg = job.config
+    folder = cache.folder(job.checkpoint_sha, job.base_label, cfg.key())
+    todo, by_slot = [], {}
+    for p in prompts:
+        for seed in p.seeds:
+            path, digest = cache.key(folder, p.id, p.text, p.negative, seed)
+            hit = cache.get(path, digest)
+            if hit:
+                by_slot[(p.id, seed)] = hit
+                job.cached += 1
+            else:
+                todo.append((p, seed, path, digest))
+    if todo:
+        set_sampler(pipe, cfg.sampler)
+    env = environment(job.device)
+    start = time.time()
+    bar = _bar(len(todo), progress, job)
+    batch = cfg.batch_size
+    i = 0
+    while i < len(todo):
+        chunk = todo[i : i + batch]
+        try:
+            images = _call(pipe, chunk, cfg, job.device)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if batch == 1:
+                raise EvalkitError(job.checkpoint_sha[:12], "out of GPU memory even at batch 1; "
+                                   f"{job.rendered} images already rendered stay cached") from None
+            batch = max(1, batch // 2)
+            continue
+        for (p, seed, path, digest), img in zip(chunk, images):
+            meta = {"prompt_id": p.id, "seed": seed, "prompt": p.text, "negative": p.negative,
+                    "checkpoint_sha256": job.checkpoint_sha, "base": job.base_label,
+                    "config": cfg.to_dict(), "config_key": cfg.key(), **env}
+            by_slot[(p.id, seed)] = cache.put(path, digest, img, meta)
+            job.rendered += 1
+        i += len(chunk)
+        if bar:
+            bar.update(len(chunk))
+            bar.set_postfix(img_s=f"{job.rendered / max(time.time() - start, 1e-9):.2f}")
+    if bar:
+        bar.close()
+    job.seconds = time.time() - start
+    job.renders = [by_slot[(p.id, s)] for p in prompts for s in p.seeds]
+    return job
+
+
+def _bar(total, progress, job):
+    if not progress or not total:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"render {job.checkpoint_sha[:8]}", unit="img", leave=False)
+
+
+@torch.no_grad()
+def _call(pipe, chunk, cfg: RenderConfig, device: str) -> list[np.ndarray]:
+    # One generator per image: an image depends on its own seed only, never on
+    # what else shares its batch.
+    gen_device = "cpu" if device == "cpu" else device
+    generators = [torch.Generator(gen_device).manual_seed(seed) for _, seed, _, _ in chunk]
+    out = pipe(
+        prompt=[p.text for p, *_ in chunk],
+        negative_prompt=[p.negative for p, *_ in chunk],
+        num_inference_steps=cfg.steps,
+        guidance_scale=cfg.guidance,
+        height=cfg.height,
+        width=cfg.width,
+        generator=generators,
+        clip_skip=cfg.clip_skip,
+        output_type="np",
+    ).images
+    return [np.clip(np.rint(im * 255), 0, 255).astype(np.uint8) for im in out]
+
+
+def torch_dtype(cfg: RenderConfig, device: str):
+    if cfg.dtype == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg.dtype]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"

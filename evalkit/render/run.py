@@ -1,0 +1,83 @@
+"""Render one checkpoint's prompt suite: inspect -> base -> attach -> cached renders.
+
+The gate, `evalkit render` and the testbed tests all call `render_checkpoint`,
+so there is one way a checkpoint becomes images. The base pipeline is loaded
+once per base and reused across checkpoints (LoRAs are unloaded in between).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.inspect.api import inspect_checkpoint
+from evalkit.render.attach import attach_lora, detach_lora
+from evalkit.render.base_model import load_pipeline, native_size, resolve_base
+from evalkit.render.cache import RenderCache
+from evalkit.render.config import config_for_base
+from evalkit.render.renderer import RenderJob, default_device, render_suite, torch_dtype
+
+_PIPELINES: dict = {}  # (base location, device, dtype) -> pipeline; loaded once per run
+
+
+def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_model: str | None = None,
+                      base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
+                      score_only: bool = False, progress: bool = True, **config_overrides) -> tuple[RenderJob, object]:
+    """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
+    checkpoint = Path(checkpoint)
+    device = device or default_device()
+    info = inspect_checkpoint(checkpoint, require_supported=True)
+    ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
+    base_dir = Path(ref.location) if ref.kind == "dir" else None
+    cache = RenderCache(Path(reports_dir) / "cache")
+    # The config needs the base's native size; read it from the folder when we can
+    # so a score-only run never loads weights.
+    size = _native_size_from_folder(base_dir)
+    pipe = None
+    if size is None or not score_only:
+        pipe = _pipeline(ref, device, lora_scale, config_overrides)
+        size = native_size(pipe)
+    cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
+    job = RenderJob(info.hashes.sha256, ref.label, cfg, device)
+    if score_only:
+        return render_suite(_NoPipeline(checkpoint), prompts, job, cache, progress), info
+    attach_lora(pipe, checkpoint, info, scale=lora_scale)
+    try:
+        return render_suite(pipe, prompts, job, cache, progress), info
+    finally:
+        detach_lora(pipe)
+
+
+def _pipeline(ref, device, lora_scale, overrides):
+    from evalkit.render.config import RenderConfig
+
+    dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
+    key = (ref, device, str(dtype))
+    if key not in _PIPELINES:
+        _PIPELINES[key] = load_pipeline(ref, device, dtype)
+    return _PIPELINES[key]
+
+
+def _native_size_from_folder(base_dir: Path | None) -> int | None:
+    import json
+
+    if base_dir is None:
+        return None
+    try:
+        unet = json.loads((base_dir / "unet" / "config.json").read_text())
+        vae = json.loads((base_dir / "vae" / "config.json").read_text())
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+class _NoPipeline:
+    """Stands in for a pipeline under --score-only: any render that is not cached is an error."""
+
+    def __init__(self, checkpoint):
+        self.checkpoint = checkpoint
+        self.scheduler = None
+
+    def __call__(self, **kwargs):
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(self.checkpoint, "--score-only but some renders are not in the cache; run without it")

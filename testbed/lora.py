@@ -1,0 +1,72 @@
+"""kohya-ss `networks.lora`, the parts the testbed needs to train real LoRA files.
+
+Same targets and names as sd-scripts: every Linear / 1x1 Conv2d child of a
+UNet ``Transformer2DModel`` (``lora_unet_...``) and of the text encoder's
+``CLIPAttention`` / ``CLIPMLP`` (``lora_te_...``); ``lora_down`` initialised
+Kaiming-uniform, ``lora_up`` zero; delta = up(down(x)) * alpha / dim.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from evalkit.inspect.kohya_format import kohya_lora_targets
+
+UNET_TARGETS = ("Transformer2DModel",)
+TEXT_TARGETS = ("CLIPAttention", "CLIPMLP", "CLIPSdpaAttention", "CLIPFlashAttention2")
+
+
+class LoRAModule(nn.Module):
+    def __init__(self, name: str, org: nn.Module, dim: int, alpha: float):
+        super().__init__()
+        self.lora_name = name
+        if isinstance(org, nn.Conv2d):
+            self.lora_down = nn.Conv2d(org.in_channels, dim, 1, bias=False)
+            self.lora_up = nn.Conv2d(dim, org.out_channels, 1, bias=False)
+        else:
+            self.lora_down = nn.Linear(org.in_features, dim, bias=False)
+            self.lora_up = nn.Linear(dim, org.out_features, bias=False)
+        nn.init.kaiming_uniform_(self.lora_down.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_up.weight)
+        self.register_buffer("alpha", torch.tensor(float(alpha)))
+        self.scale = alpha / dim
+        self.org_forward = org.forward
+        org.forward = self.forward
+
+    def forward(self, x):
+        return self.org_forward(x) + self.lora_up(self.lora_down(x)) * self.scale
+
+
+def _targets(root: nn.Module, prefix: str, classes) -> list[tuple[str, nn.Module]]:
+    # Naming is the inspect stage's kohya_lora_targets, so testbed files and the
+    # names evalkit expects of real sd-scripts files cannot drift apart.
+    found = []
+    modules = dict(root.named_modules())
+    strip = "text_model." if not hasattr(root, "text_model") and type(root).__name__ == "CLIPTextModel" else ""
+    for t in kohya_lora_targets(root, prefix, classes):
+        module = modules[t.path[len(strip):] if strip and t.path.startswith(strip) else t.path]
+        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)):
+            found.append((t.name, module))
+    return found
+
+
+def apply_lora(unet: nn.Module, text_encoder: nn.Module | None, dim: int, alpha: float) -> nn.ModuleList:
+    """Wrap the kohya targets; returns the LoRA modules (the only trainable parameters)."""
+    pairs = _targets(unet, "lora_unet", UNET_TARGETS)
+    if text_encoder is not None:
+        pairs += _targets(text_encoder, "lora_te", TEXT_TARGETS)
+    modules = nn.ModuleList(LoRAModule(n, m, dim, alpha) for n, m in pairs)
+    device = next(unet.parameters()).device
+    return modules.to(device)
+
+
+def kohya_state_dict(modules: nn.ModuleList, dtype=torch.float16) -> dict[str, torch.Tensor]:
+    sd = {}
+    for m in modules:
+        sd[f"{m.lora_name}.lora_down.weight"] = m.lora_down.weight.detach().to("cpu", dtype).contiguous()
+        sd[f"{m.lora_name}.lora_up.weight"] = m.lora_up.weight.detach().to("cpu", dtype).contiguous()
+        sd[f"{m.lora_name}.alpha"] = m.alpha.detach().to("cpu", dtype)
+    return sd

@@ -1,0 +1,101 @@
+"""The renderer on the shipped tiny base (real diffusers pipeline, CPU)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from evalkit.errors import EvalkitError
+from evalkit.golden.prompts import Prompt
+from evalkit.inspect.api import inspect_checkpoint
+from evalkit.render.attach import attach_lora, detach_lora
+from evalkit.render.base_model import load_pipeline, resolve_base
+from evalkit.render.cache import RenderCache
+from evalkit.render.config import RenderConfig
+from evalkit.render.renderer import RenderJob, render_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "checkpoints" / "tiny-punks-base"
+PERFECT = ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
+PROMPTS = [
+    Prompt("male_cap", "male punk portrait, cap, medium skin, pixel art", "photo", (1, 2), (), "v1"),
+    Prompt("female_bob", "female punk portrait, blonde bob, light skin, pixel art", "photo", (3,), (), "v1"),
+]
+FAST = RenderConfig(steps=4, guidance=5.0, width=192, height=192, batch_size=3)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_pipeline(resolve_base(str(BASE), PERFECT, "sd15", None), "cpu", torch.float32)
+
+
+def job(cfg=FAST):
+    return RenderJob("0" * 64, "tiny-punks-base", cfg, "cpu")
+
+
+def test_fixed_seeds_do_not_depend_on_the_batch(pipe, tmp_path):
+    together = render_suite(pipe, PROMPTS, job(), RenderCache(tmp_path / "a"), progress=False)
+    alone = render_suite(pipe, PROMPTS, job(RenderConfig(**{**FAST.to_dict(), "batch_size": 1})), RenderCache(tmp_path / "b"), progress=False)
+    for x, y in zip(together.renders, alone.renders):
+        diff = np.abs(x.image().astype(int) - y.image().astype(int)).max()
+        assert diff <= 1, (x.path.name, diff)
+    # different seeds really give different images
+    assert np.abs(together.renders[0].image().astype(int) - together.renders[1].image().astype(int)).max() > 10
+
+
+def test_cache_hit_and_corruption(pipe, tmp_path):
+    cache = RenderCache(tmp_path)
+    first = render_suite(pipe, PROMPTS, job(), cache, progress=False)
+    assert (first.rendered, first.cached) == (3, 0)
+    second = render_suite(pipe, PROMPTS, job(), cache, progress=False)
+    assert (second.rendered, second.cached) == (0, 3)
+    victim = second.renders[1].path
+    victim.write_bytes(victim.read_bytes()[:100])  # a truncated PNG must never be scored
+    third = render_suite(pipe, PROMPTS, job(), cache, progress=False)
+    assert (third.rendered, third.cached) == (1, 2)
+    assert third.renders[1].image().shape == (192, 192, 3)
+
+
+def test_config_change_misses_the_cache(pipe, tmp_path):
+    cache = RenderCache(tmp_path)
+    render_suite(pipe, PROMPTS[:1], job(), cache, progress=False)
+    other = render_suite(pipe, PROMPTS[:1], job(RenderConfig(**{**FAST.to_dict(), "guidance": 3.0})), cache, progress=False)
+    assert other.rendered == 2
+
+
+def test_lora_takes_effect_and_unloads(pipe):
+    info = inspect_checkpoint(PERFECT)
+    report = attach_lora(pipe, PERFECT, info, scale=1.0)
+    assert report["modules_wrapped"] == len(info.network.modules) == 108
+    assert report["scales"] == {0.5: 108}  # alpha 16 / rank 32
+    assert report["probe_change"] > 1e-3
+    detach_lora(pipe)
+
+
+def test_lora_matching_nothing_is_an_error(pipe, tmp_path):
+    state = load_file(str(PERFECT))
+    bogus = tmp_path / "bogus.safetensors"
+    save_file({k.replace("lora_unet_", "lora_unet_nonexistent_").replace("lora_te_", "lora_te_nonexistent_"): v
+               for k, v in state.items()}, str(bogus), metadata={"ss_network_module": "networks.lora"})
+    with pytest.raises(EvalkitError) as info:
+        attach_lora(pipe, bogus, inspect_checkpoint(bogus))
+    assert str(bogus) in str(info.value) and "\n" not in str(info.value)
+    detach_lora(pipe)
+
+
+def test_offline_hub_base_is_one_line_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ref = resolve_base(None, PERFECT, "sd15", "no-such-base")
+    assert ref.kind == "hub"
+    with pytest.raises(EvalkitError) as info:
+        load_pipeline(ref, "cpu", torch.float32)
+    assert "huggingface-cli download stable-diffusion-v1-5/stable-diffusion-v1-5" in str(info.value)
+
+
+def test_pickle_base_refused(tmp_path):
+    f = tmp_path / "v1-5-pruned.ckpt"
+    f.write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(EvalkitError, match="pickle checkpoints are refused"):
+        resolve_base(str(f), PERFECT, "sd15", None)
