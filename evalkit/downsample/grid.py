@@ -10,20 +10,23 @@ backdrop. Recovery runs in four steps:
 2. **Pitch and phase.** Peaks of the profiles' spectrum propose pitches; each
    proposal (and its multiples, in case the peak is a harmonic) is scored by
    how much edge energy a comb of lines at that pitch captures, minus what a
-   comb would capture by chance. The winner is refined by a weighted
-   least-squares fit of the lines to the edge peaks, so fractional pitches
-   (21.33 px) stay aligned across the whole frame.
+   comb would capture by chance (with a weak prior for the punk filling the
+   frame). The winner is refined by a least-squares fit of the lines to the
+   edge peaks, one pitch for both axes, so fractional pitches (21.33 px) stay
+   aligned across the whole frame.
 3. **Votes.** Every fitted cell's colour is the per-channel median of samples
    from its inner part (edges and anti-aliasing excluded), not a plain resize.
-4. **Anchor.** Which 24x24 block of fitted cells is the punk is chosen by the
-   likelihood of its non-backdrop cells under the punk layout prior
-   (`evalkit.downsample.layout.PUNK_LAYOUT`): a punk shifted by half a cell
-   and cut by the frame comes back in the right place, and cells the frame
-   does not show are filled with the backdrop.
+4. **Anchor.** Which 24x24 block of fitted cells is the punk: every punk's
+   neck reaches its row 23, so the last fitted row with content is row 23;
+   the columns are the placement whose non-backdrop cells are most likely
+   under either CryptoPunk body template (`evalkit.downsample.layout`). A
+   punk shifted by half a cell and cut by the frame comes back in the right
+   place; cells the frame does not show are filled with the backdrop.
 
-Images without a periodic structure (photos, heavy blur) or too small to
-hold a measurable grid fall back to the frame grid (the frame is 24x24 cells)
-with low confidence.
+Pitches are searched so that the punk spans 0.5x to 1.5x the frame's shorter
+side. Images without a periodic structure (photos, heavy blur, comb score
+under `MIN_PERIODICITY`) or under `MIN_FIT_SIDE` px fall back to the frame
+grid (the frame is 24x24 cells) with low confidence.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from evalkit.downsample.layout import PUNK_LAYOUTS
 GRID = 24
 # Below this many pixels per side there is no measurable grid: use the frame.
 MIN_FIT_SIDE = 3 * GRID
-# Comb score below which the fitted grid is not trusted (photos score ~0.05).
+# Comb score below which the fitted grid is not trusted (photographs: median ~0.1).
 MIN_PERIODICITY = 0.2
 # A voted cell counts as "content" (not backdrop) beyond this RGB distance.
 CONTENT_DISTANCE = 0.1

@@ -14,6 +14,7 @@ torch is imported only when writing, so reading checkpoints never needs it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -183,3 +184,29 @@ def kohya_state_dict_to_file(
     metadata[LEGACY_HASH_KEY] = legacy_hash(serialized)
     save_file(state, os.fspath(path), metadata)
     return metadata
+
+
+def targets_for_configs(
+    unet_config: dict, encoders: list[tuple[str, dict, bool]], sgm: bool = False, locon: bool = False
+) -> dict[str, tuple[LoraTarget, ...]]:
+    """{kohya prefix: targets} sd-scripts creates for a UNet config and text-encoder configs.
+
+    `encoders` is [(prefix, CLIPTextConfig dict, with_projection)]. The models are instantiated on the meta device: the module tree is real, no weights are allocated."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    classes = UNET_TARGET_CLASSES + (UNET_CONV_TARGET_CLASSES if locon else ())
+    rename = None
+    if sgm:
+        with_attention = tuple("CrossAttn" in t for t in unet_config["up_block_types"])
+        lpb = unet_config["layers_per_block"]
+        rename = functools.partial(sgm_module_path, layers_per_block=lpb, up_blocks_with_attention=with_attention)
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(unet_config)
+        found = {UNET_PREFIX: tuple(kohya_lora_targets(unet, UNET_PREFIX, classes, rename))}
+        for prefix, config, projection in encoders:
+            model_class = CLIPTextModelWithProjection if projection else CLIPTextModel
+            encoder = model_class(CLIPTextConfig(**config))
+            found[prefix] = tuple(kohya_lora_targets(encoder, prefix, TEXT_ENCODER_TARGET_CLASSES))
+    return found

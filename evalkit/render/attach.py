@@ -82,5 +82,18 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     return {"modules_wrapped": len(wrapped), "scales": dict(want), "probe_change": change}
 
 
+def fuse(pipe) -> None:
+    """Merge the verified adapter into the base weights: one matmul per module instead of three.
+
+    The adapter weight is already in each module's scaling (set_adapters), so
+    fusing uses 1.0. `detach_lora` unfuses first, so no delta stays in the base.
+    """
+    pipe.fuse_lora(adapter_names=[ADAPTER], lora_scale=1.0)
+    pipe._evalkit_fused = True
+
+
 def detach_lora(pipe) -> None:
+    if getattr(pipe, "_evalkit_fused", False):
+        pipe.unfuse_lora()
+        pipe._evalkit_fused = False
     pipe.unload_lora_weights()

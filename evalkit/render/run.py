@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
-from evalkit.render.attach import attach_lora, detach_lora
+from evalkit.render.attach import attach_lora, detach_lora, fuse
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base
@@ -42,6 +42,8 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
         return render_suite(_NoPipeline(checkpoint), prompts, job, cache, progress), info
     attach_lora(pipe, checkpoint, info, scale=lora_scale)
     try:
+        if cfg.fuse_lora:
+            fuse(pipe)
         return render_suite(pipe, prompts, job, cache, progress), info
     finally:
         detach_lora(pipe)

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from evalkit.errors import EvalkitError
@@ -87,8 +88,8 @@ def run(args) -> int:
         results.append((path, prompt, scores, out_24))
 
     clip_feats = None
-    if clip is not None:
-        clip_feats = clip.embed_images([r[2].fit.cells.repeat(10, 0).repeat(10, 1) for r in results])
+    if clip is not None:  # CMMD on the renders' own CLIP embeddings
+        clip_feats = np.stack([r[2].clip_embedding for r in results])
     sets = set_scores([r[2].fit.cells for r in results], reference, clip_features=clip_feats,
                       permutations=args.permutations)
     set_dict = sets.to_dict()

@@ -32,6 +32,8 @@ class ImageScores:
     ``photorealism`` in [0, 1], higher is worse. ``fit`` is the recovered
     grid (``fit.cells`` the 24x24 punk); its coordinates are in the pixels of
     the scored array, ``scale`` times smaller than the original image's.
+    ``clip_embedding`` is the render's unit CLIP embedding when a CLIP model
+    was given (for a CMMD over the set), else None.
     """
 
     grid_sharpness: float
@@ -44,6 +46,7 @@ class ImageScores:
     width: int
     height: int
     scale: int = 1
+    clip_embedding: np.ndarray | None = None
 
     @property
     def cells(self) -> np.ndarray:
@@ -105,7 +108,10 @@ def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale) -> ImageSc
     fit = recover_grid(rgb)
     sharp = grid_sharpness(rgb, fit)
     pal = palette_fidelity(fit.cells, reference, hex_codes)
-    clip_signals = clip.signals(rgb, reference.clip_features) if clip is not None else None
+    embedding = clip_signals = None
+    if clip is not None:
+        embedding = clip.embed_images([rgb])[0]
+        clip_signals = clip.signals_from_embedding(embedding, reference.clip_features)
     real = photorealism(rgb, fit, reference, clip_signals)
     return ImageScores(
         grid_sharpness=sharp.score,
@@ -118,6 +124,7 @@ def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale) -> ImageSc
         width=int(width),
         height=int(height),
         scale=int(scale),
+        clip_embedding=embedding,
     )
 
 

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from inspect_sd_configs import MODELS
+from evalkit.render.sd_configs import MODELS
 
 from evalkit.inspect.kohya_format import (
     TEXT_ENCODER_TARGET_CLASSES,
@@ -19,7 +19,7 @@ from evalkit.inspect.kohya_format import (
     kohya_lora_state_dict,
     kohya_lora_targets,
     kohya_state_dict_to_file,
-    sgm_module_path,
+    targets_for_configs,
 )
 
 
@@ -31,30 +31,6 @@ def model_targets(family: str, locon: bool = False, sgm: bool | None = None) -> 
     """
     unet_config, encoders, family_sgm = MODELS[family]
     return targets_for_configs(unet_config, encoders, family_sgm if sgm is None else sgm, locon)
-
-
-def targets_for_configs(
-    unet_config: dict, encoders: list[tuple[str, dict, bool]], sgm: bool = False, locon: bool = False
-) -> dict[str, tuple[LoraTarget, ...]]:
-    """The models are instantiated on the meta device: the module tree is real, no weights are allocated."""
-    import torch
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    classes = UNET_TARGET_CLASSES + (UNET_CONV_TARGET_CLASSES if locon else ())
-    rename = None
-    if sgm:
-        with_attention = tuple("CrossAttn" in t for t in unet_config["up_block_types"])
-        lpb = unet_config["layers_per_block"]
-        rename = functools.partial(sgm_module_path, layers_per_block=lpb, up_blocks_with_attention=with_attention)
-    with torch.device("meta"):
-        unet = UNet2DConditionModel.from_config(unet_config)
-        found = {UNET_PREFIX: tuple(kohya_lora_targets(unet, UNET_PREFIX, classes, rename))}
-        for prefix, config, projection in encoders:
-            model_class = CLIPTextModelWithProjection if projection else CLIPTextModel
-            encoder = model_class(CLIPTextConfig(**config))
-            found[prefix] = tuple(kohya_lora_targets(encoder, prefix, TEXT_ENCODER_TARGET_CLASSES))
-    return found
 
 
 def targets_of(

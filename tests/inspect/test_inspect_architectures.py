@@ -13,7 +13,7 @@ from inspect_builders import (
     write_kohya_lora,
     write_peft_lora,
 )
-from inspect_sd_configs import MODELS
+from evalkit.render.sd_configs import MODELS
 
 from evalkit.inspect import inspect_checkpoint
 

@@ -99,3 +99,18 @@ def test_pickle_base_refused(tmp_path):
     f.write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(EvalkitError, match="pickle checkpoints are refused"):
         resolve_base(str(f), PERFECT, "sd15", None)
+
+
+def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
+    from evalkit.render.attach import _probe, fuse
+
+    before = _probe(pipe)
+    info = inspect_checkpoint(PERFECT)
+    attach_lora(pipe, PERFECT, info)
+    unfused = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "u"), progress=False)
+    fuse(pipe)
+    fused = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "f"), progress=False)
+    detach_lora(pipe)
+    for a, b in zip(unfused.renders, fused.renders):
+        assert np.abs(a.image().astype(int) - b.image().astype(int)).mean() < 1.0
+    assert torch.allclose(_probe(pipe), before, atol=1e-5)  # base weights restored exactly

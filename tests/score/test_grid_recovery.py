@@ -131,3 +131,11 @@ def test_fit_reports_its_grid(golden):
     # cell_of_pixels maps pixel centres to cells
     cx = fit.cell_of_pixels(1, 500)
     assert cx[7] == 0 and cx[6] == -1 and cx[7 + 20 * 23] == 23 and cx[7 + 20 * 24] == 24
+
+
+def test_golden_scores_are_the_ceiling(reference):
+    from evalkit.score.score_image import golden_scores
+
+    for s in golden_scores(reference, size=192, limit=4):
+        assert_golden_scores(s)
+        assert s.grid_sharpness == pytest.approx(1.0) and s.fit.method == "fitted"

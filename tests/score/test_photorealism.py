@@ -142,3 +142,14 @@ def test_scoring_never_touches_clip_unless_asked(tmp_path, golden):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"clip": null' in out.stdout
+
+
+def test_cmmd_on_clip_embeddings(golden):
+    from evalkit.score.set_level import set_scores
+
+    clip = FakeClip()
+    ref = build_reference(golden.images[:40], clip=clip)
+    scores = [score_image(photo("coffee", 192, seed), ref, clip=clip) for seed in range(4)]
+    emb = np.stack([s.clip_embedding for s in scores])
+    sets = set_scores([s.fit.cells for s in scores], ref, clip_features=emb, permutations=100)
+    assert sets.mmd.features == "clip" and sets.mmd.n_renders == 4

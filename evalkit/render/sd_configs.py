@@ -184,3 +184,17 @@ MODELS = {
     "sdxl": (SDXL_UNET, [("lora_te1", SDXL_TEXT_ENCODER, False), ("lora_te2", SDXL_TEXT_ENCODER_2, True)], True),
     "tiny": (TINY_SD1_UNET, [("lora_te", TINY_SD1_TEXT_ENCODER, False)], False),
 }
+
+# The AutoencoderKL of SD1.x/SD2/SDXL (only scaling_factor differs for SDXL).
+SD_VAE = {
+    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32,
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512], "sample_size": 512, "scaling_factor": 0.18215,
+}
+SDXL_VAE = {**SD_VAE, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": False}
+
+# SD's sampling schedule (scheduler_config.json of the SD1.5/SDXL repos).
+SD_SCHEDULER = {
+    "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon", "steps_offset": 1, "clip_sample": False, "set_alpha_to_one": False,
+}
