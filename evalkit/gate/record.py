@@ -1,0 +1,145 @@
+"""`RunRecord`: what one gate run produced, the contract between gate, store, report and sync.
+
+The gate fills one `RunRecord` per pytest session and writes it to
+``reports/<run_id>/run.json``; the score store ingests it, the HTML report
+renders it, the Supabase sync mirrors it. Nothing downstream recomputes a
+score: it reads these fields. ``to_dict()`` / ``from_dict()`` round-trip
+exactly through JSON; bump SCHEMA_VERSION on any incompatible change.
+
+Paths (``render``, ``grid24``) are relative to the reports folder when they
+lie inside it, so a reports folder can be moved or archived as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+METRICS = ("grid_sharpness", "palette_fidelity", "photorealism")
+
+
+@dataclass
+class ImageResult:
+    """One render of one (prompt, seed) and its scores."""
+
+    prompt_id: str
+    seed: int
+    prompt: str  # the full prompt text (attacker-controlled when it came from metadata: escape it)
+    hex_codes: list[str]  # "#rrggbb" colours the prompt names
+    render: str  # PNG path, relative to the reports folder when inside it
+    grid24: list[list[list[int]]]  # the recovered 24x24 RGB punk, uint8 values
+    scores: dict[str, float]  # metric -> value, for every metric in METRICS
+    passed: dict[str, bool]  # metric -> within its per-image threshold
+    nearest_golden: str | None = None  # golden punk id nearest to grid24
+    nearest_distance: float | None = None  # mean delta-E to it
+    grid_confidence: float | None = None
+
+
+@dataclass
+class Verdict:
+    """One gate decision: a threshold on a metric's suite mean, a baseline comparison, or a set-level check."""
+
+    kind: str  # "threshold" | "baseline" | "set"
+    metric: str  # a METRICS name, or "mmd" / "memorisation"
+    passed: bool
+    value: float  # suite mean (threshold), delta (baseline), statistic (set)
+    low: float | None = None  # 95% interval of value, when there is one
+    high: float | None = None
+    threshold: float | None = None
+    baseline: float | None = None
+    message: str = ""
+
+
+@dataclass
+class CheckpointResult:
+    """One checkpoint's evaluation inside a run."""
+
+    name: str  # file stem, the id used in pytest item ids
+    path: str
+    sha256: str | None
+    model_hash: str | None  # kohya sshs_model_hash (tensor bytes only)
+    info: dict[str, Any] | None  # CheckpointInfo.to_dict(); None when it could not be inspected
+    base_model: str | None = None
+    render_config: dict[str, Any] = field(default_factory=dict)
+    render_config_key: str | None = None
+    images: list[ImageResult] = field(default_factory=list)
+    set_level: dict[str, Any] = field(default_factory=dict)  # SetScores.to_dict()
+    verdicts: list[Verdict] = field(default_factory=list)
+    quality: float | None = None  # 0-10 punk quality score (formula: docs/gate.md)
+    status: str = "pass"  # "pass" | "fail" | "error"
+    error: str | None = None  # one-line error when status == "error"
+    rendered: int = 0  # images rendered in this run (the rest came from the cache)
+    cached: int = 0
+    render_seconds: float = 0.0
+
+    def mean(self, metric: str) -> float | None:
+        values = [im.scores[metric] for im in self.images if metric in im.scores]
+        return sum(values) / len(values) if values else None
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    started_at: str  # ISO 8601, UTC
+    finished_at: str | None
+    prompts_path: str
+    prompts_sha256: str
+    golden_path: str
+    thresholds: dict[str, dict[str, Any]]  # metric -> {"direction": "min"|"max", "value": float}
+    versions: dict[str, str]  # evalkit, torch, diffusers, python, ...
+    device: str  # "cpu" or the GPU's name
+    command: str  # the command line, for the report
+    checkpoints: list[CheckpointResult] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def status(self) -> str:
+        states = {c.status for c in self.checkpoints}
+        return "error" if "error" in states else "fail" if "fail" in states else "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        data = dict(data)
+        ckpts = []
+        for c in data.pop("checkpoints", []):
+            c = dict(c)
+            c["images"] = [ImageResult(**im) for im in c.get("images", [])]
+            c["verdicts"] = [Verdict(**v) for v in c.get("verdicts", [])]
+            ckpts.append(CheckpointResult(**c))
+        return cls(**data, checkpoints=ckpts)
+
+    def write(self, reports_dir: Path) -> Path:
+        """Write ``<reports_dir>/<run_id>/run.json`` atomically and return its path."""
+        path = Path(reports_dir) / self.run_id / "run.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> "RunRecord":
+        from evalkit.errors import EvalkitError
+
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise EvalkitError(path, f"is not a readable evalkit run record ({type(exc).__name__}: {exc})") from None
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: ``20261125T101500Z-3f9a``."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
