@@ -8,12 +8,12 @@ Full-size SD1.5 / SDXL are built from their real configs with random weights
 with sd-scripts' key names. Same prompts, 25 DPM-Solver++ steps, CFG 7.5:
 
 * naive: pipeline call per image (batch 1), LoRA loaded per checkpoint, unfused;
-* evalkit: `render_suite` (batched, one generator per image, fused LoRA,
-  took-effect check, PNG + sidecar written to the cache), optionally with a
-  torch.compile'd UNet.
+* evalkit: `render_suite` (batched, one generator per image, kohya LoRA merged
+  in place, took-effect check, PNG + sidecar written to the cache by writer
+  threads), optionally with a torch.compile'd UNet.
 
 Prints seconds per image for both and the ratio, the checkpoint-switch time
-(unfuse + unload + load + verify + fuse) and achieved TFLOP/s against a bf16
+(restore + load + merge + verify; and through peft: load + verify + fuse + unfuse + unload) and achieved TFLOP/s against a bf16
 matmul peak measured in the same run.
 """
 
@@ -31,10 +31,11 @@ from evalkit.golden.prompts import load_prompts
 from evalkit.inspect.api import inspect_checkpoint
 from evalkit.inspect.kohya_format import kohya_lora_state_dict, kohya_state_dict_to_file, targets_for_configs
 from evalkit.render import sd_configs
-from evalkit.render.attach import attach_lora, detach_lora, fuse
+from evalkit.render.attach import attach_lora, detach_lora, fuse, put_on, take_off
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import RenderConfig
 from evalkit.render.renderer import RenderJob, environment, render_suite
+from evalkit.render.run import compile_unet
 
 ROOT = Path(__file__).resolve().parents[1]
 # TFLOP per image at 25 steps with CFG (../shared/reference/lora-checkpoints.md, measured on an H100).
@@ -124,12 +125,14 @@ def naive_loop(pipe, loras, prompts, per_ckpt, cfg: RenderConfig, device):
 
 
 def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Path):
+    """Steady-state seconds per image and checkpoint-switch seconds (take off + put on + verify)."""
     per_image, switches = [], []
-    for k, f in enumerate(loras):
+    infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
+    for k, (f, info) in enumerate(zip(loras, infos)):
         sync(device)
         t = time.perf_counter()
-        attach_lora(pipe, f, inspect_checkpoint(f, tensor_health=False), scale=1.0)
-        fuse(pipe)
+        take_off(pipe)
+        put_on(pipe, f, info, scale=1.0, fused=True)
         sync(device)
         switches.append(time.perf_counter() - t)
         # a warm-up batch (not timed), then the suite
@@ -141,11 +144,23 @@ def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Pat
         render_suite(pipe, prompts, job, RenderCache(cache_dir), progress=False)
         sync(device)
         per_image.append((time.perf_counter() - t) / job.rendered)
+    take_off(pipe)
+    return sum(per_image) / len(per_image), sum(switches[1:] or switches) / len(switches[1:] or switches)
+
+
+def peft_switch(pipe, loras, device) -> float:
+    """The switch through diffusers/peft (load, verify, fuse ... unfuse, unload), for comparison."""
+    times = []
+    for f in loras * 2:
+        info = inspect_checkpoint(f, tensor_health=False)
+        sync(device)
         t = time.perf_counter()
+        attach_lora(pipe, f, info, scale=1.0)
+        fuse(pipe)
         detach_lora(pipe)
         sync(device)
-        switches[-1] += time.perf_counter() - t
-    return sum(per_image) / len(per_image), sum(switches[1:] or switches) / len(switches[1:] or switches)
+        times.append(time.perf_counter() - t)
+    return sum(times[1:]) / len(times[1:])
 
 
 def main(argv=None):
@@ -159,6 +174,9 @@ def main(argv=None):
     ap.add_argument("--compile", action="store_true", help="also time evalkit with a torch.compile'd UNet")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # long hex prompts: CLIP truncation notices, not news
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     size = {"sd15": 512, "sdxl": 1024, "tiny": 192}[args.arch]
     batch = args.batch or {"sd15": 16, "sdxl": 4, "tiny": 4}[args.arch]
@@ -174,11 +192,13 @@ def main(argv=None):
     loras = write_loras(args.arch, work, 2, 32)
     peak = matmul_peak_tflops(args.device)
     naive_s = naive_loop(pipe, loras, suite, args.naive_images, cfg, args.device)
+    peft_s = peft_switch(pipe, loras, args.device)
     ek_s, switch_s = evalkit_loop(pipe, loras, prompts, cfg, args.device, work / "cache")
     result = {"arch": args.arch, **environment(args.device), "steps": args.steps, "guidance": 7.5, "size": size,
               "sampler": "DPM-Solver++", "dtype": str(dtype), "batch": batch, "build_s": round(build_s, 2),
               "naive_s_per_image": round(naive_s, 4), "evalkit_s_per_image": round(ek_s, 4),
               "speedup_vs_naive": round(naive_s / ek_s, 2), "checkpoint_switch_s": round(switch_s, 3),
+              "peft_fuse_switch_s": round(peft_s, 3),
               "matmul_peak_bf16_tflops": round(peak, 1) if peak else None}
     flop = TFLOP_PER_IMAGE.get(args.arch)
     if flop:
@@ -186,8 +206,9 @@ def main(argv=None):
         result["naive_tflops"] = round(flop / naive_s, 1)
     if args.compile:
         t = time.perf_counter()
-        pipe.unet = torch.compile(pipe.unet)
-        ek_c, switch_c = evalkit_loop(pipe, loras, prompts, cfg, args.device, work / "cache_c")
+        compile_unet(pipe)
+        ccfg = RenderConfig(**{**cfg.to_dict(), "compile": True})
+        ek_c, switch_c = evalkit_loop(pipe, loras, prompts, ccfg, args.device, work / "cache_c")
         result.update(compiled_s_per_image=round(ek_c, 4), compiled_speedup_vs_naive=round(naive_s / ek_c, 2),
                       compiled_checkpoint_switch_s=round(switch_c, 3), compile_total_s=round(time.perf_counter() - t, 1))
         if flop:

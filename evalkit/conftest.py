@@ -1,89 +1,107 @@
-"""Loaded only when pytest collects the `evalkit` folder: the evaluation session.
+"""Loaded only when pytest collects the `evalkit` folder: the gate session around the items.
 
-Reads the golden set and prompt suite once per run and resolves the
-checkpoints to evaluate. Bad input is a pytest usage error with one line
-naming the file (exit code 4), before anything is rendered.
+Reads the golden set, prompt suite and threshold overrides once per run and
+resolves the checkpoints; bad input is a pytest usage error with one line
+naming the file (exit code 4), before anything is rendered. At the end the
+run's `RunRecord` is written, handed to the report/sync hooks, and the
+leaderboard is printed in the terminal summary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.thresholds import load_thresholds
-from evalkit.golden.load import load_golden
-from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
+from evalkit.gate.quality import leaderboard
+from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
 from evalkit.plugin import REPO_ROOT
 
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
 
 
-def resolve_checkpoints(config: pytest.Config) -> list[Path]:
-    paths = [Path(p) for p in config.getoption("checkpoint")]
-    for d in config.getoption("checkpoint_dir"):
-        d = Path(d)
-        if not d.is_dir():
-            raise EvalkitError(d, "--checkpoint-dir is not a folder")
-        found = sorted(d.glob("*.safetensors"))
-        if not found:
-            raise EvalkitError(d, "holds no *.safetensors checkpoints")
-        paths += found
-    if not paths and DEFAULT_CHECKPOINT.exists():
-        paths = [DEFAULT_CHECKPOINT]
-    return paths
-
-
-class EvalSession:
-    def __init__(self, config: pytest.Config):
-        golden_dir = Path(config.getoption("golden"))
-        self.golden = load_golden(golden_dir)
-        prompts_path = Path(config.getoption("prompts") or golden_dir / "prompts.toml")
-        self.prompts = load_prompts(prompts_path)
-        if (golden_dir / "golden.toml").is_file():
-            check_prompts_against_golden(self.prompts, self.golden.ids, prompts_path)
-        self.checkpoints = resolve_checkpoints(config)
-        self.config = config
-        self.thresholds = load_thresholds(Path(config.rootpath))
-        self._results: dict[Path, Evaluation] = {}
-        self._reference = None
-
-    def evaluate(self, checkpoint: Path) -> "Evaluation":
-        """Render (cache-aware) and score one checkpoint, once per run."""
-        if checkpoint not in self._results:
-            from evalkit.render.run import render_checkpoint
-            from evalkit.score.golden_reference import build_reference
-            from evalkit.score.score_image import score_image
-
-            if self._reference is None:
-                self._reference = build_reference(self.golden)
-            opt = self.config.getoption
-            job, info = render_checkpoint(
-                checkpoint, self.prompts, Path(opt("reports_dir")), base_model=opt("base_model"),
-                device=opt("device"), lora_scale=opt("lora_scale"), score_only=opt("score_only"),
-            )
-            by_id = {p.id: p for p in self.prompts}
-            scores = [score_image(r.image(), self._reference, hex_codes=by_id[r.prompt_id].hex_codes) for r in job.renders]
-            self._results[checkpoint] = Evaluation(info, job.renders, scores)
-        return self._results[checkpoint]
-
-
-@dataclass
-class Evaluation:
-    info: object
-    renders: list
-    scores: list
-
-
 def pytest_configure(config: pytest.Config) -> None:
+    opt = config.getoption
     try:
-        config.evalkit_session = EvalSession(config)
+        opts = Options(
+            golden=Path(opt("golden")), prompts=Path(opt("prompts")) if opt("prompts") else None,
+            checkpoints=resolve_checkpoints(opt("checkpoint"), opt("checkpoint_dir"), DEFAULT_CHECKPOINT),
+            reports_dir=Path(opt("reports_dir")), rootdir=Path(config.rootpath), base_model=opt("base_model"),
+            device=opt("device"), lora_scale=opt("lora_scale"), render_only=opt("render_only"),
+            score_only=opt("score_only"), update_baseline=opt("update_baseline"), baseline=opt("baseline"),
+            command=command_line(config.invocation_params.args),
+        )
+        config.evalkit_session = GateSession(opts)
     except EvalkitError as exc:
         raise pytest.UsageError(f"evalkit: {exc}") from None
+    config.evalkit_lines = []
 
 
 @pytest.fixture(scope="session")
-def evalkit_session(request) -> EvalSession:
+def evalkit_session(request) -> GateSession:
     return request.config.evalkit_session
+
+
+@pytest.fixture
+def evaluation(evalkit_session, case):
+    """The checkpoint's evaluation; an unloadable checkpoint is an error on the first item that needs it."""
+    ev = evalkit_session.evaluate(case.checkpoint)
+    if ev.error is not None:
+        if ev.error_shown:
+            pytest.skip(f"{case.checkpoint}: not evaluated (see the error above)")
+        ev.error_shown = True
+        if isinstance(ev.error, EvalkitError):
+            pytest.fail(str(ev.error), pytrace=False)
+        raise ev.error
+    if evalkit_session.opts.render_only and case.kind != "render":
+        pytest.skip("--render-only: rendered into the cache, not scored")
+    return ev
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """Any failed or erroring item marks its checkpoint failed in the record."""
+    report = yield
+    case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+    if report.failed and case is not None:
+        ev = item.config.evalkit_session.evaluations.get(case.name)
+        if ev is not None:
+            ev.failed = True
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from evalkit.gate.hooks import after_run
+
+    config = session.config
+    gate: GateSession = config.evalkit_session
+    record = gate.finish()
+    if record is None:
+        return
+    try:
+        config.evalkit_lines = after_run(record, gate.reports_dir, report=config.getoption("report"),
+                                         sync=config.getoption("sync"))
+    except EvalkitError as exc:
+        # The record is already on disk; a bad report/sync setting is a usage error, never a silent pass.
+        config.evalkit_lines = [f"evalkit: error: {exc}"]
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    gate: GateSession | None = getattr(config, "evalkit_session", None)
+    if gate is None or not gate.evaluations:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "evalkit")
+    for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
+        tr.write_line(line)
+    for ev in gate.evaluations.values():
+        if ev.baseline_written:
+            tr.write_line(f"baseline written: {ev.baseline_written}")
+        if ev.obtained_written:
+            tr.write_line(f"obtained scores of {ev.name} (regressed): {ev.obtained_written}")
+    if gate.record_path:
+        tr.write_line(f"run record: {gate.record_path}")
+    for line in config.evalkit_lines:
+        tr.write_line(line)

@@ -57,7 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--update-baseline", action="store_true",
-        help="Record this run's scores as the baseline instead of comparing to it.",
+        help="Record each checkpoint's scores as its baseline (<prompts dir>/baselines/<checkpoint>.json) "
+        "instead of comparing.",
+    )
+    group.addoption(
+        "--baseline", default=None, metavar="NAME_OR_FILE",
+        help="Compare against this baseline: a name in <prompts dir>/baselines/ or a .json file. "
+        "Default: the checkpoint's own baseline there, if one was recorded.",
     )
     group.addoption("--render-only", action="store_true", help="Render into the cache; score nothing.")
     group.addoption("--score-only", action="store_true", help="Score from the cache; never render.")
@@ -71,5 +77,6 @@ def pytest_configure(config: pytest.Config) -> None:
         ("palette", "palette fidelity checks"),
         ("realism", "photorealism drift checks"),
         ("baseline", "comparisons against a recorded baseline"),
+        ("set", "set-level checks against the golden punks (distance, memorisation)"),
     ]:
         config.addinivalue_line("markers", f"{name}: {help_}")

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from evalkit.inspect.kohya_format import kohya_lora_targets
+from evalkit.inspect.kohya_format import kohya_lora_modules
 
 UNET_TARGETS = ("Transformer2DModel",)
 TEXT_TARGETS = ("CLIPAttention", "CLIPMLP", "CLIPSdpaAttention", "CLIPFlashAttention2")
@@ -41,16 +41,10 @@ class LoRAModule(nn.Module):
 
 
 def _targets(root: nn.Module, prefix: str, classes) -> list[tuple[str, nn.Module]]:
-    # Naming is the inspect stage's kohya_lora_targets, so testbed files and the
-    # names evalkit expects of real sd-scripts files cannot drift apart.
-    found = []
-    modules = dict(root.named_modules())
-    strip = "text_model." if not hasattr(root, "text_model") and type(root).__name__ == "CLIPTextModel" else ""
-    for t in kohya_lora_targets(root, prefix, classes):
-        module = modules[t.path[len(strip):] if strip and t.path.startswith(strip) else t.path]
-        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)):
-            found.append((t.name, module))
-    return found
+    # Naming is the inspect stage's kohya walk, so testbed files and the names
+    # evalkit expects of real sd-scripts files cannot drift apart.
+    return [(name, m) for name, m in kohya_lora_modules(root, prefix, classes).items()
+            if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1))]
 
 
 def apply_lora(unet: nn.Module, text_encoder: nn.Module | None, dim: int, alpha: float) -> nn.ModuleList:

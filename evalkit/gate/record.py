@@ -38,6 +38,7 @@ class ImageResult:
     nearest_golden: str | None = None  # golden punk id nearest to grid24
     nearest_distance: float | None = None  # mean delta-E to it
     grid_confidence: float | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)  # metric -> the per-image limit `passed` used
 
 
 @dataclass

@@ -54,28 +54,41 @@ def kohya_lora_targets(
     model: Any, prefix: str, target_classes: Iterable[str], rename: Callable[[str], str] | None = None
 ) -> list[LoraTarget]:
     """The modules sd-scripts would wrap in `model` (any torch module, a meta-device one is fine)."""
+    targets: dict[str, LoraTarget] = {}
+    for lora_name, path, child in _walk_targets(model, prefix, target_classes, rename):
+        if type(child).__name__ in _LINEAR_CLASSES:
+            shape = (child.in_features, child.out_features, None)
+        else:
+            shape = (child.in_channels, child.out_channels, tuple(child.kernel_size))
+        targets.setdefault(lora_name, LoraTarget(lora_name, path, *shape))
+    return list(targets.values())
+
+
+def kohya_lora_modules(
+    model: Any, prefix: str, target_classes: Iterable[str], rename: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """{kohya name: the Linear/Conv2d module itself} for the same walk as `kohya_lora_targets`."""
+    found: dict[str, Any] = {}
+    for lora_name, _, child in _walk_targets(model, prefix, target_classes, rename):
+        found.setdefault(lora_name, child)
+    return found
+
+
+def _walk_targets(model, prefix, target_classes, rename):
     classes = tuple(target_classes)
     # transformers 5 dropped CLIPTextModel's `text_model` wrapper; sd-scripts' names
     # (lora_te_text_model_encoder_...) come from the older layout, so put it back.
     root = "text_model." if type(model).__name__ == "CLIPTextModel" and not hasattr(model, "text_model") else ""
-    targets: dict[str, LoraTarget] = {}
     for name, module in model.named_modules():
         if type(module).__name__ not in classes:
             continue
         for child_name, child in module.named_modules():
-            kind = type(child).__name__
-            if kind in _LINEAR_CLASSES:
-                shape = (child.in_features, child.out_features, None)
-            elif kind in _CONV_CLASSES:
-                shape = (child.in_channels, child.out_channels, tuple(child.kernel_size))
-            else:
+            if type(child).__name__ not in _LINEAR_CLASSES + _CONV_CLASSES:
                 continue
             path = root + (f"{name}.{child_name}" if name else child_name)
             if rename:
                 path = rename(path)
-            lora_name = f"{prefix}.{path}".replace(".", "_")
-            targets.setdefault(lora_name, LoraTarget(lora_name, path, *shape))
-    return list(targets.values())
+            yield f"{prefix}.{path}".replace(".", "_"), path, child
 
 
 _RESNET_RENAMES = {"conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "conv2": "out_layers.3",
@@ -186,6 +199,13 @@ def kohya_state_dict_to_file(
     return metadata
 
 
+def sgm_rename(unet_config: Mapping[str, Any]) -> Callable[[str], str]:
+    """`sgm_module_path` for a UNet config (kohya names SDXL UNet modules in the SGM layout)."""
+    with_attention = tuple("CrossAttn" in t for t in unet_config["up_block_types"])
+    return functools.partial(sgm_module_path, layers_per_block=unet_config["layers_per_block"],
+                             up_blocks_with_attention=with_attention)
+
+
 def targets_for_configs(
     unet_config: dict, encoders: list[tuple[str, dict, bool]], sgm: bool = False, locon: bool = False
 ) -> dict[str, tuple[LoraTarget, ...]]:
@@ -197,11 +217,7 @@ def targets_for_configs(
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     classes = UNET_TARGET_CLASSES + (UNET_CONV_TARGET_CLASSES if locon else ())
-    rename = None
-    if sgm:
-        with_attention = tuple("CrossAttn" in t for t in unet_config["up_block_types"])
-        lpb = unet_config["layers_per_block"]
-        rename = functools.partial(sgm_module_path, layers_per_block=lpb, up_blocks_with_attention=with_attention)
+    rename = sgm_rename(unet_config) if sgm else None
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
         found = {UNET_PREFIX: tuple(kohya_lora_targets(unet, UNET_PREFIX, classes, rename))}

@@ -28,8 +28,9 @@ def _components(pipe):
 
 
 @torch.no_grad()
-def _probe(pipe) -> torch.Tensor:
-    unet = pipe.unet
+def probe(pipe) -> torch.Tensor:
+    """The UNet's output on a fixed random input: it must change when a LoRA is on."""
+    unet = getattr(pipe.unet, "_orig_mod", pipe.unet)  # eager: a batch-1 call must not recompile
     g = torch.Generator("cpu").manual_seed(0)
     size = unet.config.sample_size
     x = torch.randn(1, unet.config.in_channels, size, size, generator=g).to(unet.device, unet.dtype)
@@ -43,25 +44,32 @@ def _probe(pipe) -> torch.Tensor:
     return unet(x, torch.tensor([500], device=unet.device), ctx, **kwargs).sample.float()
 
 
+def check_family(pipe, lora_path: Path, info) -> None:
+    """An SDXL LoRA on an SD1.5 base (or the reverse) is an error naming both."""
+    from evalkit.render.base_model import pipeline_family
+
+    family = pipeline_family(pipe)
+    lora_family = "sdxl" if info.family == "sdxl" else "sd15"
+    cross = info.architecture.cross_attention_dim if info.architecture else None
+    if lora_family != family or cross not in (None, pipe.unet.config.cross_attention_dim):
+        raise EvalkitError(lora_path, f"is a {info.family} LoRA (cross-attention {cross}) "
+                           f"but the base is {family} (cross-attention {pipe.unet.config.cross_attention_dim})")
+
+
 def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     """Load `lora_path` (already inspected as `info`) onto `pipe`; returns what was verified."""
     from safetensors.torch import load_file
 
-    from evalkit.render.base_model import pipeline_family
-
     info.raise_if_unsupported()
-    family = pipeline_family(pipe)
-    lora_family = "sdxl" if info.family == "sdxl" else "sd15"
-    if lora_family != family or (info.architecture and info.architecture.cross_attention_dim not in (None, pipe.unet.config.cross_attention_dim)):
-        raise EvalkitError(lora_path, f"is a {info.family} LoRA (cross-attention {info.architecture.cross_attention_dim}) "
-                           f"but the base is {family} (cross-attention {pipe.unet.config.cross_attention_dim})")
-    before = _probe(pipe)
+    check_family(pipe, lora_path, info)
+    before = probe(pipe)
     state = load_file(str(lora_path))  # safetensors: no code can run
     try:
         pipe.load_lora_weights(state, adapter_name=ADAPTER)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise EvalkitError(lora_path, f"diffusers could not load this LoRA: {str(exc).splitlines()[0][:200]}") from None
     pipe.set_adapters([ADAPTER], adapter_weights=[scale])
+    pipe._evalkit_peft = True
     wrapped = [m for c in _components(pipe) for m in _wrapped(c, ADAPTER)]
     expected = len(info.network.modules) if info.network else 0
     if not wrapped:
@@ -75,7 +83,7 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     if got != want:
         detach_lora(pipe)
         raise EvalkitError(lora_path, f"module scales after loading {dict(got)} differ from alpha/rank x {scale} {dict(want)}")
-    change = (_probe(pipe) - before).abs().max().item()
+    change = (probe(pipe) - before).abs().max().item()
     if scale != 0 and change == 0:
         detach_lora(pipe)
         raise EvalkitError(lora_path, "loaded but does not change the UNet's output (untrained or unmatched LoRA)")
@@ -96,4 +104,28 @@ def detach_lora(pipe) -> None:
     if getattr(pipe, "_evalkit_fused", False):
         pipe.unfuse_lora()
         pipe._evalkit_fused = False
-    pipe.unload_lora_weights()
+    if getattr(pipe, "_evalkit_peft", False):
+        pipe.unload_lora_weights()
+        pipe._evalkit_peft = False
+
+
+def put_on(pipe, lora_path: Path, info, scale: float = 1.0, fused: bool = True) -> dict:
+    """The one way a checkpoint goes onto the base: merged in place for kohya files when
+    fused (fast switch, see merge.py), else through diffusers/peft (fused if asked)."""
+    from evalkit.render.merge import can_merge, merge_lora
+
+    take_off(pipe)
+    if fused and can_merge(info):
+        return dict(merge_lora(pipe, lora_path, info, scale), method="merge")
+    verified = attach_lora(pipe, lora_path, info, scale)
+    if fused:
+        fuse(pipe)
+    return dict(verified, method="peft-fused" if fused else "peft")
+
+
+def take_off(pipe) -> None:
+    """Leave the base exactly as loaded, whichever way the last checkpoint went on."""
+    from evalkit.render.merge import unmerge_lora
+
+    unmerge_lora(pipe)
+    detach_lora(pipe)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from evalkit.golden.prompts import load_prompts
@@ -26,28 +27,49 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--json", action="store_true", help="print one JSON object per checkpoint")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the UNet (GPU: faster after ~1 min of compiling; part of the cache key)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per checkpoint, then {\"run\": totals}")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from evalkit.errors import EvalkitError
-    from evalkit.render.run import render_checkpoint
+    """One process, or one rank of `torchrun ... -m evalkit.cli render` (see distributed.py)."""
+    from evalkit.render.distributed import render_checkpoints
 
     prompts = load_prompts(args.prompts)
-    failed = 0
-    for ckpt in args.checkpoint:
-        try:
-            job, _ = render_checkpoint(ckpt, prompts, args.reports_dir, base_model=args.base_model,
-                                       base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                                       steps=args.steps, guidance=args.guidance, batch_size=args.batch_size)
-        except EvalkitError as exc:  # one bad checkpoint does not stop the others
-            print(f"evalkit render: error: {exc}", flush=True)
-            failed += 1
+    done = render_checkpoints(args.checkpoint, prompts, args.reports_dir, base_model=args.base_model,
+                              base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
+                              steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
+                              compile=args.compile)
+    if done.world.rank == 0 or done.lost_contact:  # rank 0 speaks for all, unless it cannot hear them
+        _print(done, args.checkpoint, args.json)
+    return 1 if done.errors else 0
+
+
+def _print(done, checkpoints, as_json: bool) -> None:
+    for ckpt in dict.fromkeys(str(Path(c)) for c in checkpoints):
+        parts = [r for r in done.results if r.checkpoint == ckpt]
+        if not parts:  # only when a peer was lost: this rank cannot speak for its checkpoints
             continue
-        summary = {"checkpoint": str(ckpt), "rendered": job.rendered, "cached": job.cached,
-                   "seconds": round(job.seconds, 2), "images_per_s": round(job.rendered / job.seconds, 3) if job.rendered else None,
-                   "folder": str(job.renders[0].path.parent) if job.renders else None, "config": job.config.to_dict()}
-        print(json.dumps(summary) if args.json else
-              f"{ckpt}: {job.rendered} rendered, {job.cached} cached -> {summary['folder']}")
-    return 1 if failed else 0
+        ok = [r for r in parts if not r.error]
+        rendered, seconds = sum(r.rendered for r in ok), max((r.seconds for r in ok), default=0.0)
+        summary = {"checkpoint": ckpt, "rendered": rendered, "cached": sum(r.cached for r in ok),
+                   "seconds": round(seconds, 2), "images_per_s": round(rendered / seconds, 3) if rendered else None,
+                   "folder": next((r.folder for r in ok if r.folder), None), "config": ok[0].config if ok else None,
+                   "ranks": sorted({r.rank for r in parts}),
+                   "error": next((f"rank {r.rank}: {r.error}" for r in parts if r.error), None)}
+        if as_json:
+            print(json.dumps(summary), flush=True)
+        elif not summary["error"]:
+            print(f"{ckpt}: {rendered} rendered, {summary['cached']} cached -> {summary['folder']}", flush=True)
+    rendered = sum(r.rendered for r in done.results)
+    total = {"ranks": done.world.size, "images": sum(r.images for r in done.results), "rendered": rendered,
+             "cached": sum(r.cached for r in done.results), "failed": len(done.errors),
+             "seconds": round(done.seconds, 2), "images_per_s": round(rendered / done.seconds, 3) if rendered else None}
+    if as_json:
+        print(json.dumps({"run": total}), flush=True)
+    elif done.world.size > 1:
+        print(f"{rendered} rendered, {total['cached']} cached on {done.world.size} ranks in {total['seconds']} s", flush=True)
+    for line in done.errors:
+        print(f"evalkit render: error: {line}", file=sys.stderr, flush=True)

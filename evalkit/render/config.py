@@ -27,6 +27,7 @@ class RenderConfig:
     lora_scale: float = 1.0
     fuse_lora: bool = True  # merged weights render ~2x faster; numerics differ slightly, hence in the key
     batch_size: int = 8  # never changes an image: one generator per image
+    compile: bool = False  # torch.compile the UNet (GPU; ~1 min once per run); fused kernels round differently, hence in the key
 
     def key(self) -> str:
         """Hash of the settings that change pixels (batch size does not)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,27 +69,39 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
     bar = _bar(len(todo), progress, job)
     batch = cfg.batch_size
     i = 0
-    while i < len(todo):
-        chunk = todo[i : i + batch]
+    # PNG encoding (~20 ms per 512px image) runs in writer threads while the GPU
+    # renders the next batch; zlib releases the GIL.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evalkit-png") as writer:
+        pending = []
         try:
-            images = _call(pipe, chunk, cfg, job.device)
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if batch == 1:
-                raise EvalkitError(job.checkpoint_sha[:12], "out of GPU memory even at batch 1; "
-                                   f"{job.rendered} images already rendered stay cached") from None
-            batch = max(1, batch // 2)
-            continue
-        for (p, seed, path, digest), img in zip(chunk, images):
-            meta = {"prompt_id": p.id, "seed": seed, "prompt": p.text, "negative": p.negative,
-                    "checkpoint_sha256": job.checkpoint_sha, "base": job.base_label,
-                    "config": cfg.to_dict(), "config_key": cfg.key(), **env}
-            by_slot[(p.id, seed)] = cache.put(path, digest, img, meta)
-            job.rendered += 1
-        i += len(chunk)
-        if bar:
-            bar.update(len(chunk))
-            bar.set_postfix(img_s=f"{job.rendered / max(time.time() - start, 1e-9):.2f}")
+            while i < len(todo):
+                chunk = todo[i : i + batch]
+                # A compiled UNet recompiles for every new batch shape (a minute each), so a
+                # short last batch is padded with repeats whose images are dropped.
+                padded = chunk + [chunk[-1]] * (batch - len(chunk)) if cfg.compile else chunk
+                try:
+                    images = _call(pipe, padded, cfg, job.device)[: len(chunk)]
+                except torch.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    if batch == 1:
+                        raise EvalkitError(job.checkpoint_sha[:12], "out of GPU memory even at batch 1; "
+                                           f"{job.rendered} images already rendered stay cached") from None
+                    batch = max(1, batch // 2)
+                    continue
+                for (p, seed, path, digest), img in zip(chunk, images):
+                    meta = {"prompt_id": p.id, "seed": seed, "prompt": p.text, "negative": p.negative,
+                            "checkpoint_sha256": job.checkpoint_sha, "base": job.base_label,
+                            "config": cfg.to_dict(), "config_key": cfg.key(), **env}
+                    pending.append(((p.id, seed), writer.submit(cache.put, path, digest, img, meta)))
+                    job.rendered += 1
+                i += len(chunk)
+                if bar:
+                    bar.update(len(chunk))
+                    bar.set_postfix(img_s=f"{job.rendered / max(time.time() - start, 1e-9):.2f}")
+        finally:
+            # Whatever happens, every image already rendered reaches the cache.
+            for slot, future in pending:
+                by_slot[slot] = future.result()
     if bar:
         bar.close()
     job.seconds = time.time() - start
@@ -119,9 +132,11 @@ def _call(pipe, chunk, cfg: RenderConfig, device: str) -> list[np.ndarray]:
         width=cfg.width,
         generator=generators,
         clip_skip=cfg.clip_skip,
-        output_type="np",
+        output_type="pt",
     ).images
-    return [np.clip(np.rint(im * 255), 0, 255).astype(np.uint8) for im in out]
+    # Quantise on the device: a uint8 copy is a quarter of a float one to move.
+    out = (out.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return list(out)
 
 
 def torch_dtype(cfg: RenderConfig, device: str):

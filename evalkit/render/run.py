@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
-from evalkit.render.attach import attach_lora, detach_lora, fuse
+from evalkit.render.attach import put_on, take_off
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base
@@ -40,23 +40,36 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device)
     if score_only:
         return render_suite(_NoPipeline(checkpoint), prompts, job, cache, progress), info
-    attach_lora(pipe, checkpoint, info, scale=lora_scale)
+    put_on(pipe, checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
-        if cfg.fuse_lora:
-            fuse(pipe)
         return render_suite(pipe, prompts, job, cache, progress), info
     finally:
-        detach_lora(pipe)
+        take_off(pipe)
 
 
 def _pipeline(ref, device, lora_scale, overrides):
     from evalkit.render.config import RenderConfig
 
     dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
-    key = (ref, device, str(dtype))
+    compiled = bool(overrides.get("compile"))
+    key = (ref, device, str(dtype), compiled)
     if key not in _PIPELINES:
-        _PIPELINES[key] = load_pipeline(ref, device, dtype)
+        pipe = load_pipeline(ref, device, dtype)
+        if compiled:
+            compile_unet(pipe)
+        _PIPELINES[key] = pipe
     return _PIPELINES[key]
+
+
+def compile_unet(pipe) -> None:
+    """torch.compile the UNet once per run. Checkpoints switch by merging weights in
+    place (merge.py), so the module tree never changes and nothing recompiles."""
+    import torch
+
+    pipe.unet.to(memory_format=torch.channels_last)
+    pipe.unet = torch.compile(pipe.unet, fullgraph=True, dynamic=False)
+    pipe.vae.to(memory_format=torch.channels_last)
+    pipe.vae.decoder = torch.compile(pipe.vae.decoder, dynamic=False)
 
 
 def _native_size_from_folder(base_dir: Path | None) -> int | None:

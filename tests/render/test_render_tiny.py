@@ -102,9 +102,9 @@ def test_pickle_base_refused(tmp_path):
 
 
 def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
-    from evalkit.render.attach import _probe, fuse
+    from evalkit.render.attach import probe, fuse
 
-    before = _probe(pipe)
+    before = probe(pipe)
     info = inspect_checkpoint(PERFECT)
     attach_lora(pipe, PERFECT, info)
     unfused = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "u"), progress=False)
@@ -113,4 +113,43 @@ def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
     detach_lora(pipe)
     for a, b in zip(unfused.renders, fused.renders):
         assert np.abs(a.image().astype(int) - b.image().astype(int)).mean() < 1.0
-    assert torch.allclose(_probe(pipe), before, atol=1e-5)  # base weights restored exactly
+    assert torch.allclose(probe(pipe), before, atol=1e-5)  # base weights restored exactly
+
+
+def test_merge_switch_renders_like_peft_fuse_and_restores_the_base_exactly(pipe, tmp_path):
+    """The fast switch (merge.py) computes the same delta as diffusers' fuse_lora."""
+    from evalkit.render.attach import probe, put_on, take_off
+
+    base_weights = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    before = probe(pipe)
+    info = inspect_checkpoint(PERFECT)
+    put_on(pipe, PERFECT, info, fused=False)  # through diffusers/peft ...
+    from evalkit.render.attach import fuse
+
+    fuse(pipe)  # ... then diffusers' own fuse_lora
+    via_peft = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "p"), progress=False)
+    take_off(pipe)
+    report = put_on(pipe, PERFECT, info, fused=True)
+    assert report["method"] == "merge" and report["modules_merged"] == 108 and report["scales"] == {0.5: 108}
+    via_merge = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "m"), progress=False)
+    # switching to another checkpoint first restores the base, then merges the new one
+    other = ROOT / "checkpoints" / "tiny_punks_photoreal.safetensors"
+    put_on(pipe, other, inspect_checkpoint(other), fused=True)
+    take_off(pipe)
+    for a, b in zip(via_peft.renders, via_merge.renders):
+        assert np.abs(a.image().astype(int) - b.image().astype(int)).max() <= 2
+    assert torch.equal(probe(pipe), before)
+    assert all(torch.equal(v, base_weights[k]) for k, v in pipe.unet.state_dict().items())
+
+
+def test_merge_of_a_lora_matching_nothing_is_an_error(pipe, tmp_path):
+    from evalkit.render.attach import put_on, take_off
+
+    state = load_file(str(PERFECT))
+    bogus = tmp_path / "bogus.safetensors"
+    save_file({k.replace("lora_unet_", "lora_unet_nonexistent_").replace("lora_te_", "lora_te_nonexistent_"): v
+               for k, v in state.items()}, str(bogus), metadata={"ss_network_module": "networks.lora"})
+    with pytest.raises(EvalkitError, match="matched no module") as info:
+        put_on(pipe, bogus, inspect_checkpoint(bogus), fused=True)
+    assert str(bogus) in str(info.value) and "\n" not in str(info.value)
+    take_off(pipe)

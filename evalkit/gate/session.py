@@ -1,0 +1,321 @@
+"""One gate run (one pytest session): inputs, per-checkpoint evaluation, verdicts, the RunRecord.
+
+Everything here is plain Python so it can be reasoned about without pytest;
+``evalkit/conftest.py`` and ``evalkit/test_punks.py`` turn it into items.
+Bad input found before rendering raises `EvalkitError` (a usage error);
+a checkpoint that fails later is kept as an error on its own `Evaluation`,
+so the other checkpoints still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.errors import EvalkitError
+from evalkit.gate import baseline as baselines
+from evalkit.gate.quality import quality
+from evalkit.gate.record import METRICS, CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
+from evalkit.gate.set_checks import memorisation_verdict, mmd_verdict
+from evalkit.gate.stats import beyond, mean_bounds
+from evalkit.gate.thresholds import DIRECTIONS, golden_distribution, load_thresholds, passes, read_overrides
+from evalkit.golden.load import load_golden
+from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
+from evalkit.score.rounding import rounded
+
+WORST_SHOWN = 3
+
+
+@dataclass
+class Options:
+    """The command line, as the gate needs it."""
+
+    golden: Path
+    prompts: Path | None
+    checkpoints: list[Path]
+    reports_dir: Path
+    rootdir: Path
+    base_model: str | None = None
+    device: str | None = None
+    lora_scale: float = 1.0
+    render_only: bool = False
+    score_only: bool = False
+    update_baseline: bool = False
+    baseline: str | None = None
+    command: str = ""
+
+
+@dataclass
+class Evaluation:
+    """One checkpoint in this run: its renders, scores and record entry, or why it could not be evaluated."""
+
+    path: Path
+    result: CheckpointResult
+    renders: list = field(default_factory=list)
+    scores: list = field(default_factory=list)  # ImageScores, in render order
+    set_scores: object = None
+    error: BaseException | None = None
+    error_shown: bool = False  # the first item to meet the error reports it; the rest skip
+    failed: bool = False  # some item of this checkpoint failed
+    baseline_written: Path | None = None
+    obtained_written: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.result.name
+
+    def add_verdict(self, verdict: Verdict) -> None:
+        """Keep the latest verdict per (kind, metric): an item run twice records once."""
+        self.result.verdicts = [v for v in self.result.verdicts if (v.kind, v.metric) != (verdict.kind, verdict.metric)]
+        self.result.verdicts.append(verdict)
+
+    def values(self, metric: str) -> list[float]:
+        return [im.scores[metric] for im in self.result.images]
+
+    def image(self, prompt_id: str, seed: int) -> ImageResult | None:
+        return next((im for im in self.result.images if im.prompt_id == prompt_id and im.seed == seed), None)
+
+    def worst_images(self, metric: str, n: int = WORST_SHOWN) -> list[ImageResult]:
+        return sorted(self.result.images, key=lambda im: im.scores[metric], reverse=DIRECTIONS[metric] == "max")[:n]
+
+
+class GateSession:
+    def __init__(self, opts: Options):
+        self.opts = opts
+        if opts.render_only and opts.score_only:
+            raise EvalkitError(None, "--render-only and --score-only exclude each other")
+        self.golden = load_golden(opts.golden)
+        self.prompts_path = Path(opts.prompts or Path(opts.golden) / "prompts.toml")
+        self.prompts = load_prompts(self.prompts_path)
+        if (Path(opts.golden) / "golden.toml").is_file():
+            check_prompts_against_golden(self.prompts, self.golden.ids, self.prompts_path)
+        self.checkpoints = list(opts.checkpoints)
+        _check_names(self.checkpoints)
+        self.overrides = read_overrides(opts.rootdir)
+        self.baseline_path = None
+        if opts.baseline and not opts.update_baseline:
+            self.baseline_path = baselines.resolve(opts.baseline, self.prompts_path)
+        if opts.baseline and opts.update_baseline and len(self.checkpoints) > 1:
+            raise EvalkitError(None, "--update-baseline with --baseline writes one file: give one --checkpoint")
+        self.reports_dir = Path(opts.reports_dir)
+        self.run_id = new_run_id()
+        self.started_at = utc_now()
+        self.evaluations: dict[str, Evaluation] = {}
+        self._reference = None
+        self._thresholds = None
+        self.record_path: Path | None = None
+
+    # -- shared inputs, computed once and only when needed ------------------------------
+
+    @property
+    def reference(self):
+        if self._reference is None:
+            from evalkit.score.golden_reference import build_reference
+
+            self._reference = build_reference(self.golden)
+        return self._reference
+
+    @property
+    def thresholds(self):
+        if self._thresholds is None:
+            golden = golden_distribution(self.reference, self.reports_dir / "cache")
+            self._thresholds = load_thresholds(golden, self.overrides)
+        return self._thresholds
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    def evaluate(self, path: Path) -> Evaluation:
+        """Render (cache-aware) and score one checkpoint, once per run."""
+        name = Path(path).stem
+        if name in self.evaluations:
+            return self.evaluations[name]
+        ev = Evaluation(Path(path), CheckpointResult(name=name, path=str(path), sha256=None, model_hash=None, info=None))
+        self.evaluations[name] = ev
+        try:
+            job = self._render(ev)
+            if not self.opts.render_only:
+                self._score(ev, job)
+                if self.opts.update_baseline:
+                    target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
+                    ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+        except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
+            ev.error = exc
+            ev.result.status = "error"
+            ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{path}: {type(exc).__name__}: {exc}"
+        return ev
+
+    def _render(self, ev: Evaluation):
+        from evalkit.render.run import render_checkpoint
+
+        o = self.opts
+        job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model, device=o.device,
+                                      lora_scale=o.lora_scale, score_only=o.score_only, progress=False)
+        r = ev.result
+        r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
+        r.info, r.base_model = info.to_dict(), job.base_label
+        r.render_config, r.render_config_key = job.config.to_dict(), job.config.key()
+        r.rendered, r.cached, r.render_seconds = job.rendered, job.cached, round(job.seconds, 3)
+        ev.renders = job.renders
+        return job
+
+    def _score(self, ev: Evaluation, job) -> None:
+        from evalkit.score.score_image import score_image
+        from evalkit.score.set_level import set_scores
+
+        by_id = {p.id: p for p in self.prompts}
+        ref, t = self.reference, self.thresholds
+        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        ev.set_scores = set_scores([s.cells for s in ev.scores], ref)
+        ev.result.set_level = ev.set_scores.to_dict()
+        for r, s, near in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest):
+            p = by_id[r.prompt_id]
+            scores = rounded({m: getattr(s, m) for m in METRICS})
+            limits = {m: t.image_limit(m, p.id) for m in METRICS}
+            ev.result.images.append(ImageResult(
+                prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=p.hex_codes, render=self.relative(r.path),
+                grid24=s.cells.tolist(), scores=scores, passed={m: passes(m, scores[m], limits[m]) for m in METRICS},
+                nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
+                grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
+            ))
+        ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS})
+
+    # -- verdicts (each item asks for its own; the record keeps those that ran) --------
+
+    def suite_verdict(self, ev: Evaluation, metric: str) -> Verdict:
+        limit = self.thresholds.suite[metric]
+        b = mean_bounds(ev.values(metric))
+        passed = not beyond(b, DIRECTIONS[metric], limit)
+        side = ">=" if DIRECTIONS[metric] == "min" else "<="
+        msg = (f"{metric}: suite mean {b.mean:.3f} (95% interval {b.low:.3f}..{b.high:.3f}, {b.n} renders) "
+               f"{'is' if passed else 'is not'} {side} {limit:.3f}")
+        if not passed:
+            msg += "; look at " + ", ".join(f"{self.absolute(im.render)} ({im.scores[metric]:.2f})" for im in ev.worst_images(metric))
+        v = Verdict("threshold", metric, passed, b.mean, low=b.low, high=b.high, threshold=limit, message=msg)
+        ev.add_verdict(v)
+        return v
+
+    def mmd_verdict(self, ev: Evaluation) -> Verdict:
+        v = mmd_verdict(ev.set_scores, self.thresholds.mmd_effect)
+        ev.add_verdict(v)
+        return v
+
+    def memorisation_verdict(self, ev: Evaluation) -> Verdict:
+        copies = [f"{self.absolute(im.render)} ~ golden {im.nearest_golden}"
+                  for im, n in zip(ev.result.images, ev.set_scores.memorisation.nearest) if n.copied]
+        v = memorisation_verdict(ev.set_scores, self.thresholds.copy_rate_excess, copies[:WORST_SHOWN])
+        ev.add_verdict(v)
+        return v
+
+    def baseline_for(self, ev: Evaluation) -> Path | None:
+        """The baseline this checkpoint is compared with: --baseline, else its own if one was recorded."""
+        if self.baseline_path is not None:
+            return self.baseline_path
+        own = baselines.default_path(self.prompts_path, ev.name)
+        return own if own.is_file() else None
+
+    def baseline_comparison(self, ev: Evaluation, metric: str, path: Path):
+        base = baselines.read(path)
+        obtained = [(im.prompt_id, im.seed, im.scores, self.absolute(im.render)) for im in ev.result.images]
+        c = baselines.compare(base, obtained, metric, self.thresholds.baseline[metric])
+        if c.regressed and ev.obtained_written is None:
+            ev.obtained_written = baselines.write(baselines.obtained_path(path, ev.name), self._baseline_document(ev))
+        msg = c.message() + (f"; obtained scores written to {ev.obtained_written}" if c.regressed else "")
+        ev.add_verdict(Verdict("baseline", metric, not c.regressed, c.delta.mean, low=c.delta.low, high=c.delta.high,
+                               threshold=c.tolerance, baseline=c.baseline_mean, message=msg))
+        return c, msg
+
+    def _baseline_document(self, ev: Evaluation) -> dict:
+        r = ev.result
+        return baselines.document(r.name, r.sha256, self.prompts_path, self.prompts_sha256, r.render_config_key,
+                                  r.base_model, [(im.prompt_id, im.seed, im.scores) for im in r.images])
+
+    # -- the record ----------------------------------------------------------------------
+
+    @property
+    def prompts_sha256(self) -> str:
+        return hashlib.sha256(self.prompts_path.read_bytes()).hexdigest()
+
+    def relative(self, path) -> str:
+        """A path inside the reports folder relative to it (the record's convention), else absolute."""
+        p = Path(path).resolve()
+        try:
+            return p.relative_to(self.reports_dir.resolve()).as_posix()
+        except ValueError:
+            return str(p)
+
+    def absolute(self, path: str) -> str:
+        return str(self.reports_dir / path) if not os.path.isabs(path) else path
+
+    def finish(self) -> RunRecord | None:
+        """The run's record, written to ``<reports>/<run_id>/run.json``; None when no checkpoint was evaluated."""
+        if not self.evaluations:
+            return None
+        for ev in self.evaluations.values():
+            if ev.result.status != "error":
+                ev.result.status = "fail" if ev.failed else "pass"
+        record = RunRecord(
+            run_id=self.run_id, started_at=self.started_at, finished_at=utc_now(),
+            prompts_path=str(self.prompts_path), prompts_sha256=self.prompts_sha256, golden_path=str(self.opts.golden),
+            thresholds=self.thresholds.to_record(), versions=versions(), device=device_name(self.opts.device),
+            command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
+        )
+        self.record_path = record.write(self.reports_dir)
+        return record
+
+
+def resolve_checkpoints(files: list[str], dirs: list[str], default: Path | None) -> list[Path]:
+    paths = [Path(p) for p in files]
+    for d in map(Path, dirs):
+        if not d.is_dir():
+            raise EvalkitError(d, "--checkpoint-dir is not a folder")
+        found = sorted(d.glob("*.safetensors"))
+        if not found:
+            raise EvalkitError(d, "holds no *.safetensors checkpoints")
+        paths += found
+    if not paths and default is not None and default.exists():
+        paths = [default]
+    return paths
+
+
+def _check_names(paths: list[Path]) -> None:
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen and Path(seen[p.stem]).resolve() != p.resolve():
+            raise EvalkitError(p, f"has the same name as {seen[p.stem]}: item ids and baselines would clash; rename one")
+        seen[p.stem] = p
+    # The same file given twice is evaluated once.
+    paths[:] = list({p.stem: p for p in paths}.values())
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    from evalkit import __version__
+
+    out = {"evalkit": __version__, "python": platform.python_version()}
+    for dist in ("torch", "diffusers", "transformers", "numpy", "pytest"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_name(device: str | None) -> str:
+    from evalkit.render.renderer import default_device
+
+    device = device or default_device()
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(torch.device(device))
+    return device
+
+
+def command_line(args) -> str:
+    return "pytest " + shlex.join(str(a) for a in args)

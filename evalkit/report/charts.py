@@ -1,0 +1,122 @@
+"""Charts drawn by matplotlib into SVG files next to the pages.
+
+Only numbers and fixed labels go into a chart (never checkpoint names or
+metadata), and the SVGs are shown through ``<img>``, where a browser runs no
+script, so a chart cannot carry attacker text into the page.
+
+matplotlib's object API is used without pyplot, so no global backend is set
+for whoever imported evalkit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from evalkit.gate.record import METRICS
+
+METRIC_TITLES = {
+    "grid_sharpness": "grid sharpness (higher is better)",
+    "palette_fidelity": "palette fidelity (higher is better)",
+    "photorealism": "photorealism (lower is better)",
+}
+COLOURS = {"run": "#2f6fdf", "golden": "#9aa5b1", "threshold": "#d9480f", "pass": "#2b8a3e", "fail": "#c92a2a", "error": "#868e96"}
+BINS = np.linspace(0.0, 1.0, 21)
+RC = {"svg.fonttype": "none", "svg.hashsalt": "evalkit", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def distribution_chart(out: Path, values: dict[str, list[float]], golden: dict[str, list[float]] | None,
+                       thresholds: dict[str, tuple[str, float]]) -> Path:
+    """One panel per metric: this checkpoint's per-image scores against the golden punks' (share of images)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(12, 2.6), layout="constrained")
+        for ax, metric in zip(fig.subplots(1, len(METRICS)), METRICS):
+            vals = np.asarray(values.get(metric) or [], float)
+            if golden and golden.get(metric):
+                g = np.asarray(golden[metric], float)
+                ax.hist(g, bins=BINS, weights=np.full(len(g), 1 / len(g)), color=COLOURS["golden"], alpha=0.55,
+                        label=f"golden punks (n={len(g)})")
+            if len(vals):
+                ax.hist(vals, bins=BINS, weights=np.full(len(vals), 1 / len(vals)), histtype="stepfilled",
+                        color=COLOURS["run"], alpha=0.45, edgecolor=COLOURS["run"], linewidth=1.2,
+                        label=f"this checkpoint (n={len(vals)})")
+                ax.axvline(vals.mean(), color=COLOURS["run"], linewidth=1.6, label="suite mean")
+            if metric in thresholds:
+                ax.axvline(thresholds[metric][1], color=COLOURS["threshold"], linestyle="--", linewidth=1.2, label="threshold")
+            ax.set_xlim(0, 1)
+            ax.set_title(METRIC_TITLES[metric], fontsize=9)
+            ax.set_xlabel("score")
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        fig.axes[0].set_ylabel("share of images")
+        _legend(fig)
+        return _save(fig, out)
+
+
+def timeline_chart(out: Path, points: list[tuple[str, str, dict[str, float | None]]],
+                   thresholds: dict[str, tuple[str, float]]) -> Path:
+    """One panel per metric: each checkpoint's suite mean at its run's time, coloured by verdict.
+
+    ``points``: (ISO start time, verdict, metric -> mean).
+    """
+    import matplotlib
+    from matplotlib import dates as mdates
+    from matplotlib.figure import Figure
+
+    times = [_parse_time(t) for t, _, _ in points]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(12, 2.6), layout="constrained")
+        for ax, metric in zip(fig.subplots(1, len(METRICS), sharex=True), METRICS):
+            for verdict in ("pass", "fail", "error"):
+                xs = [t for t, (_, v, m) in zip(times, points) if v == verdict and m.get(metric) is not None]
+                ys = [m[metric] for _, v, m in points if v == verdict and m.get(metric) is not None]
+                if xs:
+                    ax.scatter(xs, ys, s=22, color=COLOURS[verdict], label=verdict, zorder=3,
+                               marker="o" if verdict == "pass" else "X")
+            if metric in thresholds:
+                ax.axhline(thresholds[metric][1], color=COLOURS["threshold"], linestyle="--", linewidth=1, label="threshold")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(METRIC_TITLES[metric], fontsize=9)
+            ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
+            locator = mdates.AutoDateLocator(minticks=2, maxticks=6)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+            if times:
+                lo, hi = min(times), max(times)
+                pad = max((hi - lo) * 0.05, timedelta(hours=1))  # one run alone still gets a readable axis
+                ax.set_xlim(lo - pad, hi + pad)
+        fig.axes[0].set_ylabel("suite mean")
+        _legend(fig)
+        return _save(fig, out)
+
+
+def _legend(fig) -> None:
+    """One legend for all panels, outside them, so it never hides a bar or a point."""
+    seen = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize=8, frameon=False)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(1970, 1, 1)
+    return t.replace(tzinfo=None)  # every run time is UTC; matplotlib wants them all alike
+
+
+def _save(fig, out: Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fig.savefig(tmp, format="svg", metadata={"Date": None})  # no timestamp: same data, same file
+    tmp.replace(out)
+    return out
