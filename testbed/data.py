@@ -73,3 +73,30 @@ def hue_shifted(punks: np.ndarray, degrees: float = 150.0) -> np.ndarray:
     hsv[..., 0] = (hsv[..., 0] + degrees / 360.0) % 1.0
     hsv[..., 1] = np.clip(hsv[..., 1] * 1.4 + 0.25, 0, 1)
     return np.clip(np.rint(color.hsv2rgb(hsv) * 255), 0, 255).astype(np.uint8)
+
+
+def recoloured(punks: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Punks in random colours, for the VAE only: any hue, saturation and brightness, any backdrop.
+
+    A VAE that has only seen the punk palette snaps every latent back onto
+    it: a LoRA asking for other colours then decodes to mottled, off-grid
+    cells, and the testbed could not show "grid kept, colours wrong" (real
+    SD's VAE draws any colour). Per image: a hue rotation, saturation and
+    value gains, sometimes a channel permutation, and half the time a random
+    flat backdrop.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(punks)
+    background = np.all(punks == punks[:, :1, :1], axis=-1)  # the top-left cell is always backdrop
+    for i, p in enumerate(punks):
+        hsv = color.rgb2hsv(p)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(0, 1)) % 1.0
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.5, 1.6) + rng.uniform(0, 0.3), 0, 1)
+        hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.6, 1.3), 0, 1)
+        q = np.clip(np.rint(color.hsv2rgb(hsv) * 255), 0, 255).astype(np.uint8)
+        if rng.uniform() < 0.3:
+            q = q[..., rng.permutation(3)]
+        if rng.uniform() < 0.5:
+            q[background[i]] = rng.integers(0, 256, 3, dtype=np.uint8)
+        out[i] = q
+    return out

@@ -89,11 +89,13 @@ def train_vae(punks, out: Path, device, steps, batch, seconds, log):
     while not budget.done(step):
         idx = np.random.randint(0, len(punks), batch)
         x = data.upscale(punks[idx])
-        # A quarter photographic content, so the decoder can also draw what a
-        # photoreal LoRA asks of it (the VAE is never part of a LoRA).
+        # A quarter photographic content and a quarter recoloured punks, so the
+        # decoder can also draw what a photoreal or wrong-colours LoRA asks of
+        # it (the VAE is never part of a LoRA); half plain punks.
         k = batch // 4
         x[:k // 2] = photos[np.random.randint(0, len(photos), k // 2)]
         x[k // 2 : k] = data.photographic(punks[idx[k // 2 : k]], seed=step)
+        x[k : 2 * k] = data.upscale(data.recoloured(punks[idx[k : 2 * k]], seed=step))
         x = x.to(device)
         with autocast(device):
             post = vae.encode(x).latent_dist
@@ -114,10 +116,13 @@ def train_vae(punks, out: Path, device, steps, batch, seconds, log):
         x = data.upscale(punks[:64]).to(device)
         rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
         psnr = (10 * torch.log10(4 / F.mse_loss(rec, x))).item()
+        xr = data.upscale(data.hue_shifted(punks[:64])).to(device)
+        recr = vae.decode(vae.encode(xr).latent_dist.mean).sample.clamp(-1, 1)
+        psnr_hue = (10 * torch.log10(4 / F.mse_loss(recr, xr))).item()
     vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
     vae.to(torch.float32).save_pretrained(out / "vae")
     log["vae"] = dict(steps=step, seconds=round(budget.elapsed, 1), final_loss=round(loss.item(), 5),
-                      punk_psnr_db=round(psnr, 2), scaling_factor=vae.config.scaling_factor)
+                      punk_psnr_db=round(psnr, 2), hue_shifted_psnr_db=round(psnr_hue, 2), scaling_factor=vae.config.scaling_factor)
     print("vae", log["vae"], flush=True)
     return vae
 
