@@ -14,7 +14,28 @@ from evalkit.gate.record import RunRecord
 
 
 def after_run(record: RunRecord, reports_dir: Path, *, report: bool, sync: bool) -> list[str]:
-    """Returns lines for the terminal summary (where the report went, what was synced)."""
-    lines: list[str] = []
-    # Wired by the store (issue 9), report (issue 8) and sync (issue 9) work.
+    """Store the run (always), then write the report / sync when asked; returns terminal-summary lines.
+
+    A store or report problem raises `EvalkitError` (the caller turns it into a
+    usage error; run.json is already on disk). A sync problem never raises:
+    the run stays queued and a line says so.
+    """
+    from evalkit.sync.store import ScoreStore
+
+    reports_dir = Path(reports_dir)
+    store = ScoreStore.default(reports_dir)
+    store.add_run(record)
+    lines = [f"score store: {store.path} (run {record.run_id})"]
+    if report:
+        from evalkit.report.api import write_index, write_run_report
+        from evalkit.report.sources import load_runs
+
+        lines.append(f"report: {write_run_report(record, reports_dir)}")
+        records, errors = load_runs(reports_dir)
+        lines.append(f"report index: {write_index(records, reports_dir)}")
+        lines += [f"report: skipped an unreadable run: {exc}" for exc in errors]
+    if sync:
+        from evalkit.sync.api import sync_pending
+
+        lines += sync_pending(reports_dir)
     return lines
