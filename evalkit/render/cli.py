@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
 from evalkit.plugin import DEFAULT_PROMPTS, DEFAULT_REPORTS
 
@@ -29,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the UNet (GPU: faster after ~1 min of compiling; part of the cache key)")
+    p.add_argument("--verify", type=int, default=0, metavar="N",
+                   help="after rendering, re-render the first N (prompt, seed) images of each checkpoint with the "
+                   "cache bypassed and report whether this machine reproduced the stored pixels")
     p.add_argument("--json", action="store_true", help="print one JSON object per checkpoint, then {\"run\": totals}")
     p.set_defaults(func=run)
 
@@ -44,7 +48,29 @@ def run(args) -> int:
                               compile=args.compile)
     if done.world.rank == 0 or done.lost_contact:  # rank 0 speaks for all, unless it cannot hear them
         _print(done, args.checkpoint, args.json)
-    return 1 if done.errors else 0
+    failed = bool(done.errors)
+    if args.verify and done.world.rank == 0 and not failed:
+        failed = _verify(args, prompts)
+    return 1 if failed else 0
+
+
+def _verify(args, prompts) -> bool:
+    """The re-render check, one line (or JSON object) per checkpoint; True when one could not be checked."""
+    from evalkit.render.reproduce import check_reproduction
+
+    failed = False
+    for ckpt in dict.fromkeys(str(Path(c)) for c in args.checkpoint):
+        try:
+            r = check_reproduction(Path(ckpt), prompts, args.reports_dir, args.verify, base_model=args.base_model,
+                                   base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
+                                   steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
+                                   compile=args.compile)
+        except EvalkitError as exc:
+            print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
+            failed = True
+            continue
+        print(json.dumps({"reproduction": r.to_dict()}) if args.json else r.line(), flush=True)
+    return failed
 
 
 def _print(done, checkpoints, as_json: bool) -> None:

@@ -47,6 +47,9 @@ class RenderJob:
     cached: int = 0
     seconds: float = 0.0
     renders: list[Render] = field(default_factory=list)
+    # Which text encoder the LoRA leaves: "base" when it trains none, so text
+    # embeddings are reused across checkpoints (text_cache.py).
+    text_encoder_key: str = "base"
 
 
 def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bool = True) -> RenderJob:
@@ -80,7 +83,7 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                 # short last batch is padded with repeats whose images are dropped.
                 padded = chunk + [chunk[-1]] * (batch - len(chunk)) if cfg.compile else chunk
                 try:
-                    images = _call(pipe, padded, cfg, job.device)[: len(chunk)]
+                    images = render_batch(pipe, padded, cfg, job.device, job.text_encoder_key)[: len(chunk)]
                 except torch.OutOfMemoryError:
                     torch.cuda.empty_cache()
                     if batch == 1:
@@ -118,20 +121,27 @@ def _bar(total, progress, job):
 
 
 @torch.no_grad()
-def _call(pipe, chunk, cfg: RenderConfig, device: str) -> list[np.ndarray]:
+def render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: str = "base") -> list[np.ndarray]:
+    """Images (H, W, 3) uint8 for ``chunk``, a list of (prompt, seed, ...) tuples, in one pipeline call."""
+    from evalkit.render.text_cache import embeddings_for
+
     # One generator per image: an image depends on its own seed only, never on
     # what else shares its batch.
     gen_device = "cpu" if device == "cpu" else device
-    generators = [torch.Generator(gen_device).manual_seed(seed) for _, seed, _, _ in chunk]
+    generators = [torch.Generator(gen_device).manual_seed(seed) for _, seed, *_ in chunk]
+    texts = [(p.text, p.negative) for p, *_ in chunk]
+    cache = embeddings_for(pipe)
+    if cache is not None:
+        text = cache.call_kwargs(pipe, texts, cfg.clip_skip, cfg.guidance > 1, pipe.device, text_encoder_key)
+    else:
+        text = {"prompt": [t for t, _ in texts], "negative_prompt": [n for _, n in texts], "clip_skip": cfg.clip_skip}
     out = pipe(
-        prompt=[p.text for p, *_ in chunk],
-        negative_prompt=[p.negative for p, *_ in chunk],
+        **text,
         num_inference_steps=cfg.steps,
         guidance_scale=cfg.guidance,
         height=cfg.height,
         width=cfg.width,
         generator=generators,
-        clip_skip=cfg.clip_skip,
         output_type="pt",
     ).images
     # Quantise on the device: a uint8 copy is a quarter of a float one to move.

@@ -7,6 +7,7 @@ once per base and reused across checkpoints (LoRAs are unloaded in between).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
@@ -23,6 +24,20 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
                       score_only: bool = False, progress: bool = True, **config_overrides) -> tuple[RenderJob, object]:
     """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
+    with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
+                           lora_scale=lora_scale, score_only=score_only, **config_overrides) as (pipe, job, cache, info):
+        return render_suite(pipe, prompts, job, cache, progress), info
+
+
+@contextmanager
+def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | None = None,
+                      base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
+                      score_only: bool = False, **config_overrides):
+    """(pipeline with the LoRA on, empty job, cache, CheckpointInfo); the LoRA comes off on exit.
+
+    Under ``score_only`` the pipeline is a stand-in that refuses to render, and
+    no weights are loaded when the base folder tells its native size.
+    """
     checkpoint = Path(checkpoint)
     device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
@@ -38,11 +53,14 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
         size = native_size(pipe)
     cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device)
+    if info.network is not None and info.network.trains_text_encoder:
+        job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
     if score_only:
-        return render_suite(_NoPipeline(checkpoint), prompts, job, cache, progress), info
+        yield _NoPipeline(checkpoint), job, cache, info
+        return
     put_on(pipe, checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
-        return render_suite(pipe, prompts, job, cache, progress), info
+        yield pipe, job, cache, info
     finally:
         take_off(pipe)
 

@@ -153,3 +153,46 @@ def test_merge_of_a_lora_matching_nothing_is_an_error(pipe, tmp_path):
         put_on(pipe, bogus, inspect_checkpoint(bogus), fused=True)
     assert str(bogus) in str(info.value) and "\n" not in str(info.value)
     take_off(pipe)
+
+
+def test_text_embeddings_are_reused_across_seeds_and_checkpoints_that_leave_the_text_encoder(pipe, tmp_path):
+    from evalkit.render.renderer import render_batch
+    from evalkit.render.text_cache import embeddings_for
+
+    cache = embeddings_for(pipe)
+    cache._store.clear()
+    cache.hits = cache.misses = 0
+    render_suite(pipe, PROMPTS, job(), RenderCache(tmp_path / "a"), progress=False)
+    assert (cache.misses, cache.hits) == (2, 1)  # two prompts, three seeds
+    other = RenderJob("1" * 64, "tiny-punks-base", FAST, "cpu")  # another LoRA, base text encoder
+    render_suite(pipe, PROMPTS, other, RenderCache(tmp_path / "b"), progress=False)
+    assert (cache.misses, cache.hits) == (2, 4)
+    trains_te = RenderJob("2" * 64, "tiny-punks-base", FAST, "cpu", text_encoder_key="2" * 64 + "@1.0")
+    render_suite(pipe, PROMPTS, trains_te, RenderCache(tmp_path / "c"), progress=False)
+    assert cache.misses == 4  # its own text encoder: encoded again
+    # The reused embeddings give the pipeline's own images.
+    chunk = [(PROMPTS[0], 1)]
+    ours = render_batch(pipe, chunk, FAST, "cpu")[0]
+    theirs = pipe(prompt=[PROMPTS[0].text], negative_prompt=[PROMPTS[0].negative], num_inference_steps=FAST.steps,
+                  guidance_scale=FAST.guidance, height=192, width=192, output_type="np",
+                  generator=[torch.Generator("cpu").manual_seed(1)]).images[0]
+    assert np.abs(ours.astype(int) - np.rint(theirs * 255).astype(int)).max() <= 1
+
+
+def test_rerender_check_reproduces_the_cache_and_names_what_is_missing(tmp_path):
+    from evalkit.render.reproduce import check_reproduction, compare
+    from evalkit.render.run import render_checkpoint
+
+    opts = dict(device="cpu", steps=4, guidance=5.0, batch_size=3, progress=False)
+    render_checkpoint(PERFECT, PROMPTS, tmp_path, **opts)
+    opts.pop("progress")
+    r = check_reproduction(PERFECT, PROMPTS, tmp_path, n=2, **opts)
+    assert r.checked == 3 and r.reproduced and r.max_abs_diff == 0  # rounded up to the whole first batch
+    assert "reproduced 3/3" in r.line() and "same stack" in r.line()
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[1, 2, 0] = 7
+    assert compare([a, a], [a, b]) == [0, 7]
+    longer = PROMPTS + [Prompt("extra", "ape punk portrait, pixel art", "photo", (5,), (), "v1")]
+    with pytest.raises(EvalkitError, match="extra seed 5 is not in the render cache"):
+        check_reproduction(PERFECT, longer, tmp_path, n=4, **opts)
