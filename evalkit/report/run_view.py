@@ -13,6 +13,8 @@ from evalkit.report.images import RunImages
 from evalkit.report.inspection_view import inspection_sections, shorten, top_tags
 from evalkit.report.summary import summarise
 
+SAME = 0.0005  # |delta| below this prints as +0.000 and is shown neutral, as in the index's side-by-side
+
 
 @dataclass
 class MetricRow:
@@ -27,7 +29,7 @@ class MetricRow:
     image_limit: float | None = None  # the per-image threshold behind images_passed
     baseline: float | None = None
     delta: float | None = None
-    delta_good: bool | None = None
+    delta_good: bool | None = None  # None: no baseline, or no change at the shown precision
     verdicts: list[Verdict] = field(default_factory=list)
 
     @property
@@ -77,7 +79,8 @@ def metric_rows(ck: CheckpointResult, thresholds: dict[str, tuple[str, float]],
                 row.threshold = v.threshold if v.threshold is not None else row.threshold
             elif v.kind == "baseline":
                 row.baseline, row.delta = v.baseline, v.value
-                row.delta_good = (v.value >= 0) == (direction != "max")
+                if v.value is not None and abs(v.value) >= SAME:  # a change that shows at 3 decimals
+                    row.delta_good = (v.value > 0) == (direction != "max")
         rows.append(row)
     return rows
 

@@ -154,3 +154,44 @@ def test_timeline_chart_loads(page, index_page):
     load_lazy_images(page, ".timeline img")
     src = page.locator(".timeline img").get_attribute("src")
     assert "<svg" in (index_page.parent / src).read_text()
+
+
+def test_sorting_by_settings_and_date(page, index_page, runs):
+    open_page(page, index_page)
+    summaries = summarise_all(runs)
+
+    def column(label):
+        button = page.locator(f"button.sort:text-is('{label}')")
+        return button, f"#runs tbody tr td:nth-child({int(button.get_attribute('data-col')) + 1})"
+
+    button, cells = column("network_dim")
+    button.click()  # numeric, not text order: 32 < 64 < 128
+    assert [int(v) for v in page.locator(cells).all_inner_texts()] == sorted(int(s.network_dim) for s in summaries)
+    button, cells = column("alpha")
+    button.click()
+    button.click()
+    assert [int(v) for v in page.locator(cells).all_inner_texts()] == sorted((int(s.alpha) for s in summaries), reverse=True)
+    button, _ = column("date")
+    button.click()
+    runs_shown = page.locator("#runs tbody tr td.run").all_inner_texts()
+    assert runs_shown == sorted(runs_shown) and runs_shown[0] == runs[0].run_id
+    button, cells = column("verdict")
+    button.click()
+    assert page.locator(cells).all_inner_texts() == sorted(s.verdict.upper() for s in summaries)
+    # Sorting keeps the filters: hidden rows stay hidden.
+    choose(page, "verdict", "pass")
+    column("network_dim")[0].click()
+    assert sorted(visible_names(page)) == sorted(s.name for s in summaries if s.verdict == "pass")
+
+
+def test_index_needs_nothing_outside_the_reports_folder(page, index_page, runs, reports):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_page(page, index_page)
+    page.check(f"input[name='side-a'][value='{runs[0].run_id}/0']")
+    page.check(f"input[name='side-b'][value='{runs[1].run_id}/0']")
+    load_lazy_images(page, "main img")
+    assert any("/img/" in u for u in requests)  # the side-by-side thumbnails were fetched
+    assert all(u.startswith(reports.resolve().as_uri() + "/") for u in requests)
+    assert page.eval_on_selector_all("#compare-pairs img", "els => els.map(e => e.loading)") == ["lazy"] * (
+        2 * 2 * len(runs[0].checkpoints[0].images))

@@ -132,3 +132,81 @@ def test_distribution_charts_against_the_cached_golden_scores(page, run_page, fi
     fresh = golden_scores(reference, size=GOLDEN_SIZE, limit=3)
     for m in METRICS:
         assert cached[m][:3] == pytest.approx([getattr(s, m) for s in fresh], abs=1e-4)
+
+
+def card_facts(sec, title):
+    """label -> value of one inspection card ("Model", "Network", "Captions", "Training")."""
+    card = sec.locator(".inspect-grid .card", has=sec.page.locator(f"h4:text-is('{title}')"))
+    labels = card.locator("dt").all_inner_texts()
+    return dict(zip(labels, card.locator("dd").all_inner_texts()))
+
+
+def test_checkpoint_inspection_record(page, run_page, first_run):
+    open_page(page, run_page)
+    for ck in first_run.checkpoints:
+        sec = section(page, ck.name)
+        info = ck.info
+        prov = info["provenance"]
+        model = card_facts(sec, "Model")
+        assert model["base"] == "SD1.5"
+        assert model["base model"] == prov["base_model_name"]
+        assert model["sha256"] == info["hashes"]["sha256"][:12]
+        net = card_facts(sec, "Network")
+        assert net["network_dim (rank)"] == str(info["network"]["rank"])
+        assert net["alpha"] == f"{info['network']['alpha']:g}"
+        captions = card_facts(sec, "Captions")
+        assert captions["caption fingerprint"] == info["captions"]["tag_set_hash"][:12]
+        assert captions["captioned images"] == str(info["captions"]["images"])
+        training = card_facts(sec, "Training")
+        assert training["learning rate"] == f"{prov['learning_rate']:g}"
+        assert training["optimizer"] == prov["optimizer"]
+        assert training["steps"] == str(prov["steps"])
+        assert training["resolution"] == " x ".join(map(str, prov["resolution"]))
+        # The key facts line above the verdict agrees with the cards.
+        chips = sec.locator(".key-facts .chip").all_inner_texts()
+        assert chips[:3] == ["base SD1.5", f"network_dim {prov['network_dim']}", f"alpha {prov['network_alpha']:g}"]
+
+
+@pytest.fixture(scope="module")
+def baseline_page(testbed, reports, reference):
+    """A run of the perfect LoRA gated against the wrong-colours one as its baseline: every delta is non-zero."""
+    from report_records import CHECKPOINTS, checkpoint_result, run_record
+
+    ck = checkpoint_result(CHECKPOINTS / "tiny_punks_perfect.safetensors", reports, reference,
+                           baseline=testbed["tiny_punks_wrong_colors"])
+    run = run_record("20261121T100000Z-base", "2026-11-21T10:00:00+00:00", [ck])
+    return write_run_report(run, reports, golden_dir=GOLDEN), ck, testbed["tiny_punks_wrong_colors"]
+
+
+def test_metric_table_shows_thresholds_baseline_and_deltas(page, baseline_page, first_run):
+    path, ck, base = baseline_page
+    open_page(page, path)
+    rows = section(page, ck.name).locator("table.metrics tbody tr")
+    tones = []
+    for i, metric in enumerate(METRICS):
+        spec = first_run.thresholds[metric]
+        cells = rows.nth(i).locator("td")
+        assert cells.nth(0).inner_text() == f"{'≥' if spec['direction'] == 'min' else '≤'} {spec['value']:.2f}"
+        assert cells.nth(4).inner_text() == f"{base.mean(metric):.3f}"
+        delta = ck.mean(metric) - base.mean(metric)
+        assert cells.nth(5).inner_text() == f"{delta:+.3f}"
+        better = delta > 0 if spec["direction"] == "min" else delta < 0
+        tone = "same" if abs(delta) < 0.0005 else "good" if better else "worse"
+        assert cells.nth(5).get_attribute("class").split()[-1] == tone
+        tones.append(tone)
+        assert "baseline" in cells.nth(6).inner_text()
+    assert "good" in tones  # palette fidelity: far better than the wrong-colours baseline
+    # Without a baseline the columns say so rather than showing zeros.
+    open_page(page, write_run_report(first_run, path.parents[1], golden_dir=GOLDEN))
+    assert section(page, first_run.checkpoints[0].name).locator("table.metrics tbody tr td:nth-child(7)").all_inner_texts()[:3] == ["—"] * 3
+
+
+def test_gallery_pictures_are_lazy_and_from_the_reports_folder(page, run_page, reports):
+    """Self-contained: every request the page makes is a file under the reports folder; gallery images load lazily."""
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_page(page, run_page)
+    load_lazy_images(page, "main img")
+    assert requests and all(u.startswith(reports.resolve().as_uri() + "/") for u in requests)
+    lazy = page.eval_on_selector_all(".trio img, figure.chart img", "els => els.map(e => e.loading)")
+    assert lazy and set(lazy) == {"lazy"}
