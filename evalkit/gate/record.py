@@ -71,7 +71,7 @@ class CheckpointResult:
     images: list[ImageResult] = field(default_factory=list)
     set_level: dict[str, Any] = field(default_factory=dict)  # SetScores.to_dict()
     verdicts: list[Verdict] = field(default_factory=list)
-    quality: float | None = None  # 0-10 punk quality score (formula: docs/gate.md)
+    quality: float | None = None  # 0-10 punk quality score (formula: evalkit/gate/quality.py, README "The gate")
     status: str = "pass"  # "pass" | "fail" | "error"
     error: str | None = None  # one-line error when status == "error"
     rendered: int = 0  # images rendered in this run (the rest came from the cache)

@@ -1,10 +1,17 @@
-"""`pytest evalkit` as a user runs it, on the shipped testbed (pytester, real renders on CPU).
+"""`pytest evalkit` as a user runs it, on the shipped testbed (pytester subprocess runs, real renders on CPU).
 
-The perfect LoRA passes; the photoreal one fails on grid_sharpness and
-photorealism; the wrong-colours one fails on palette_fidelity. A 6-prompt x
-2-seed slice of the suite keeps this at ~10 s of rendering per checkpoint.
+Per checkpoint the gate collects ``test_render[ckpt]``, ``test_suite_mean[ckpt-metric]``,
+``test_golden_distance[ckpt]``, ``test_memorisation[ckpt]``, ``test_baseline[ckpt-metric]`` and
+per render ``test_grid_sharpness[ckpt-prompt-seedN]`` (and palette/photorealism).
+
+The perfect LoRA passes; the photoreal one fails the grid_sharpness and photorealism suite
+means; the wrong-colours one fails palette_fidelity (its grid is not asserted: the file may be
+replaced by a retrained one). A 6-prompt x 2-seed slice keeps rendering to ~15 s per checkpoint;
+the render cache lives in one module-scoped reports folder, so only the first run of each
+checkpoint renders and the rest score from the cache (``--score-only``: rendering is an error).
 """
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,73 +21,208 @@ ROOT = Path(__file__).resolve().parents[2]
 EVALKIT = ROOT / "evalkit"
 CK = ROOT / "checkpoints"
 PROMPTS = Path(__file__).with_name("prompts_small.toml")
+PERFECT, PHOTOREAL, WRONG = (CK / f"tiny_punks_{n}.safetensors" for n in ("perfect", "photoreal", "wrong_colors"))
+TESTBED = ("--checkpoint", str(PERFECT), "--checkpoint", str(PHOTOREAL), "--checkpoint", str(WRONG))
+METRICS = ("grid_sharpness", "palette_fidelity", "photorealism")
+RENDERS = 12  # 6 prompts x 2 seeds
+PER_CHECKPOINT = 1 + 3 + 2 + 3 + 3 * RENDERS  # render, suite means, set checks, baselines, per image
+RERUNS = 5
 
 pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    return tmp_path_factory.mktemp("reports")
+def suite(tmp_path_factory):
+    """The module's reports folder (one render cache for every run), two private copies of the prompt
+    slice (baselines are written beside the prompts: never into tests/; ``own/`` is the one the perfect
+    checkpoint records its baseline in, so the other runs find none), and an unloadable checkpoint."""
+    d = tmp_path_factory.mktemp("gate")
+    for sub in (d, d / "own"):
+        sub.mkdir(exist_ok=True)
+        shutil.copy(PROMPTS, sub / "prompts.toml")
+    (d / "reports").mkdir()
+    (d / "broken.safetensors").write_bytes(b"\x00" * 4)
+    return d
 
 
-def gate(pytester, reports, *args):
+@pytest.fixture(scope="module")
+def _runs():
+    return {}
+
+
+def gate(pytester, suite, *args, prompts=None):
     return pytester.runpytest_subprocess(
-        str(EVALKIT), f"--rootdir={ROOT}", "--prompts", str(PROMPTS), "--reports-dir", str(reports), "-p", "no:cacheprovider", *args
+        str(EVALKIT), f"--rootdir={ROOT}", "--prompts", str(prompts or suite / "prompts.toml"),
+        "--reports-dir", str(suite / "reports"), "-p", "no:cacheprovider", *args,
     )
 
 
-def test_perfect_passes(pytester, reports):
-    result = gate(pytester, reports, "--checkpoint", str(CK / "tiny_punks_perfect.safetensors"), "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*test_grid_sharpness?tiny_punks_perfect? PASSED*"])
+def junit(path):
+    """name -> (outcome, {property: value}) for every testcase of a JUnit XML file."""
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        outcome = next((tag for tag in ("failure", "error", "skipped") if case.find(tag) is not None), "passed")
+        out[case.get("name")] = (outcome, {p.get("name"): p.get("value") for p in case.iter("property")})
+    return out
+
+
+def all_checkpoints(suite):
+    return ("--checkpoint", str(suite / "broken.safetensors"), *TESTBED)
+
+
+@pytest.fixture
+def perfect_run(pytester, suite, _runs):
+    """The perfect checkpoint alone, recording its baseline (``own/baselines/``); run once, reused."""
+    if "perfect" not in _runs:
+        _runs["perfect"] = gate(pytester, suite, "--checkpoint", str(PERFECT), "-v", "--update-baseline",
+                                prompts=suite / "own" / "prompts.toml")
+    return _runs["perfect"]
+
+
+@pytest.fixture
+def testbed(pytester, suite, _runs):
+    """The three testbed checkpoints and an unloadable one, gated once (rendering what is not cached); reused."""
+    if "testbed" not in _runs:
+        xml = suite / "testbed.xml"
+        result = gate(pytester, suite, *all_checkpoints(suite), "-v", f"--junitxml={xml}")
+        _runs["testbed"] = (result, junit(xml))
+    return _runs["testbed"]
+
+
+def failed_ids(result):
+    """Item names (``test_x[id]``) in the short summary's FAILED/ERROR lines (paths there are relative to the cwd)."""
+    return {line.split()[1].split("::", 1)[1] for line in result.outlines if line.startswith(("FAILED ", "ERROR "))}
+
+
+def test_perfect_passes_with_readable_ids(perfect_run):
+    result = perfect_run
     assert result.ret == 0
+    result.assert_outcomes(passed=PER_CHECKPOINT - 3, skipped=3)  # --update-baseline: comparisons skipped
+    result.stdout.fnmatch_lines_random([
+        "*::test_render[[]tiny_punks_perfect[]] PASSED*",
+        "*::test_suite_mean[[]tiny_punks_perfect-grid_sharpness[]] PASSED*",
+        "*::test_golden_distance[[]tiny_punks_perfect[]] PASSED*",
+        "*::test_memorisation[[]tiny_punks_perfect[]] PASSED*",
+        "*::test_grid_sharpness[[]tiny_punks_perfect-male_mohawk-seed42[]] PASSED*",
+        "*::test_palette_fidelity[[]tiny_punks_perfect-zombie_detailed-seed43[]] PASSED*",
+        "*::test_baseline[[]tiny_punks_perfect-photorealism[]] SKIPPED*",
+    ])
 
 
-def test_photoreal_fails_on_grid_and_realism(pytester, reports):
-    result = gate(pytester, reports, "--checkpoint", str(CK / "tiny_punks_photoreal.safetensors"))
+def test_photoreal_fails_grid_and_realism_naming_numbers_and_renders(testbed):
+    result, cases = testbed
     assert result.ret == 1
+    failed = failed_ids(result)
+    for metric in ("grid_sharpness", "photorealism"):
+        item = f"test_suite_mean[tiny_punks_photoreal-{metric}]"
+        assert item in failed
+        outcome, props = cases[f"test_suite_mean[tiny_punks_photoreal-{metric}]"]
+        assert outcome == "failure" and float(props[f"{metric}_threshold"]) > 0
     out = result.stdout.str()
-    assert "test_punks.py::test_grid_sharpness[tiny_punks_photoreal]" in out
-    assert "test_punks.py::test_photorealism[tiny_punks_photoreal]" in out
-    assert "grid_sharpness: suite mean" in out and "look at" in out and ".png" in out
+    line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness: suite mean"))
+    # mean, interval, threshold and the worst renders, each an existing PNG
+    assert "95% interval" in line and "is not >= " in line and "; look at " in line
+    pngs = [w.split(" (")[0] for w in line.split("; look at ")[1].split(", ")]
+    assert pngs and all(p.endswith(".png") and Path(p).is_file() for p in pngs)
+    assert "tiny_punks_photoreal: photorealism: suite mean" in out and "is not <= " in out
+    # the perfect checkpoint in the same run passed everything it ran
+    assert not any("tiny_punks_perfect" in f for f in failed)
 
 
-def test_wrong_colors_fails_on_palette(pytester, reports):
-    result = gate(pytester, reports, "--checkpoint", str(CK / "tiny_punks_wrong_colors.safetensors"))
-    assert result.ret == 1
-    assert "test_punks.py::test_palette_fidelity[tiny_punks_wrong_colors]" in result.stdout.str()
+def test_wrong_colors_fails_palette_fidelity(testbed):
+    result, cases = testbed
+    assert "test_suite_mean[tiny_punks_wrong_colors-palette_fidelity]" in failed_ids(result)
+    assert cases["test_suite_mean[tiny_punks_wrong_colors-palette_fidelity]"][0] == "failure"
+    assert "tiny_punks_wrong_colors: palette_fidelity: suite mean" in result.stdout.str()
 
 
-def test_rerun_scores_from_cache_with_same_verdicts_and_junit(pytester, reports):
-    ck = ["--checkpoint", str(CK / "tiny_punks_perfect.safetensors"), "--checkpoint", str(CK / "tiny_punks_photoreal.safetensors")]
-    verdicts = []
-    for i in range(2):
-        xml = pytester.path / f"junit{i}.xml"
-        result = gate(pytester, reports, *ck, "--score-only", f"--junitxml={xml}")  # --score-only: nothing may render
+def test_leaderboard_names_the_best(testbed):
+    result, _ = testbed
+    out = result.stdout.str()
+    assert "quality 0-10 = 10 x grid^0.4 x palette^0.4 x (1 - realism)^0.2" in out
+    rows = [ln.split() for ln in result.outlines if ln.strip().startswith(("1 ", "2 ", "3 ")) and "tiny_punks_" in ln]
+    assert [r[1] for r in rows][0] == "tiny_punks_perfect" and len(rows) == 3
+    assert {r[1]: r[-1] for r in rows} == {"tiny_punks_perfect": "pass", "tiny_punks_photoreal": "fail",
+                                           "tiny_punks_wrong_colors": "fail"}
+    result.stdout.fnmatch_lines(["*-  broken *-  error", "best: tiny_punks_perfect", "run record: *run.json"])
+
+
+def test_junit_has_score_properties(testbed):
+    _, cases = testbed
+    assert len(cases) == 4 * PER_CHECKPOINT
+    _, props = cases["test_render[tiny_punks_photoreal]"]
+    assert int(props["rendered"]) + int(props["cached"]) == RENDERS and "render_seconds" in props
+    _, props = cases["test_suite_mean[tiny_punks_perfect-grid_sharpness]"]
+    assert float(props["grid_sharpness_mean"]) > float(props["grid_sharpness_threshold"])
+    low, high = map(float, props["grid_sharpness_interval"].split(".."))
+    assert low <= float(props["grid_sharpness_mean"]) <= high
+    assert {"mmd2", "mmd_p_value", "mmd_threshold"} <= cases["test_golden_distance[tiny_punks_perfect]"][1].keys()
+    assert {"copy_rate", "copy_rate_limit"} <= cases["test_memorisation[tiny_punks_perfect]"][1].keys()
+    _, props = cases["test_photorealism[tiny_punks_perfect-ape-seed42]"]
+    assert {"photorealism", "threshold", "render"} <= props.keys() and props["render"].endswith(".png")
+
+
+def test_score_only_reruns_give_identical_verdicts_and_render_nothing(pytester, suite, testbed):
+    _, first = testbed
+    for i in range(RERUNS):
+        xml = suite / f"rerun{i}.xml"
+        result = gate(pytester, suite, *all_checkpoints(suite), "--score-only", "-q", f"--junitxml={xml}")
         assert result.ret == 1
-        cases = ET.parse(xml).getroot().iter("testcase")
-        verdicts.append({c.get("name"): c.find("failure") is None for c in cases})
-        props = {p.get("name"): p.get("value") for p in ET.parse(xml).getroot().iter("property")}
-        assert "grid_sharpness_mean" in props and "photorealism_interval" in props
-    assert verdicts[0] == verdicts[1] and len(verdicts[0]) == 6
+        cases = junit(xml)
+        flips = {name for name, (outcome, _) in cases.items() if outcome != first[name][0]}
+        assert not flips, f"rerun {i} flipped {sorted(flips)}"
+        for ck in ("perfect", "photoreal", "wrong_colors"):
+            props = cases[f"test_render[tiny_punks_{ck}]"][1]
+            assert (props["rendered"], props["cached"]) == ("0", str(RENDERS))
 
 
-def test_marker_selection(pytester, reports):
-    result = gate(pytester, reports, "--checkpoint", str(CK / "tiny_punks_perfect.safetensors"), "-m", "palette", "--score-only")
-    result.assert_outcomes(passed=1, deselected=2)
+def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run, testbed):
+    own = suite / "own"
+    written = own / "baselines" / "tiny_punks_perfect.json"  # <prompts dir>/baselines/<checkpoint>.json
+    assert perfect_run.ret == 0 and written.is_file()
+    perfect_run.stdout.fnmatch_lines(["*::test_baseline[[]tiny_punks_perfect-grid_sharpness[]] SKIPPED*",
+                                      f"baseline written: {written}"])
+
+    result = gate(pytester, suite, "--checkpoint", str(PHOTOREAL), "--baseline", str(written), "--score-only",
+                  "-m", "baseline", prompts=own / "prompts.toml")
+    assert result.ret == 1
+    result.assert_outcomes(failed=3, deselected=PER_CHECKPOINT - 3)  # -m baseline: only the comparisons
+    assert "test_baseline[tiny_punks_photoreal-grid_sharpness]" in failed_ids(result)
+    line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness regressed"))
+    for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "95% interval",
+                 "look at ", ".png)"):
+        assert part in line
+    obtained = own / "baselines" / "tiny_punks_photoreal.obtained.json"
+    assert obtained.is_file() and f"obtained scores written to {obtained}" in line
 
 
-def test_bad_golden_is_usage_error(pytester, reports):
-    result = gate(pytester, reports, "--golden", str(pytester.path / "missing"))
+def test_marker_keyword_and_exitfirst_selection(pytester, suite, testbed):
+    result = gate(pytester, suite, "--checkpoint", str(PERFECT), "-m", "palette", "--score-only")
+    # the palette suite mean and 12 renders pass; the palette baseline comparison has no baseline
+    result.assert_outcomes(passed=1 + RENDERS, skipped=1, deselected=PER_CHECKPOINT - 2 - RENDERS)
+
+    result = gate(pytester, suite, "--checkpoint", str(PHOTOREAL), "-k", "render or suite_mean", "-x", "--score-only")
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, failed=1, deselected=PER_CHECKPOINT - 4)
+    assert failed_ids(result) == {"test_suite_mean[tiny_punks_photoreal-grid_sharpness]"}
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+
+
+def test_bad_golden_is_a_usage_error(pytester, suite):
+    result = gate(pytester, suite, "--golden", str(pytester.path / "missing"))
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*missing: golden folder does not exist*"])
 
 
-def test_unloadable_checkpoint_is_an_error_naming_the_file(pytester, reports):
-    bad = pytester.path / "broken.safetensors"
-    bad.write_bytes(b"\x00" * 4)
-    result = gate(pytester, reports, "--checkpoint", str(bad), "--checkpoint", str(CK / "tiny_punks_perfect.safetensors"), "--score-only")
+def test_unloadable_checkpoint_is_an_error_naming_the_file_and_the_others_still_run(testbed):
+    result, cases = testbed
     assert result.ret == 1
-    out = result.stdout.str()
-    assert "broken.safetensors" in out
-    result.assert_outcomes(passed=3, failed=3)
+    assert "test_render[broken]" in failed_ids(result)  # ERROR at setup, in the short summary
+    assert cases["test_render[broken]"][0] == "error"
+    assert {outcome for name, (outcome, _) in cases.items() if "[broken" in name and name != "test_render[broken]"} \
+        == {"skipped"}
+    result.stdout.fnmatch_lines(["*broken.safetensors: truncated: 4 bytes*"])
+    assert cases["test_render[tiny_punks_perfect]"][0] == "passed"  # listed after broken, still evaluated
+    # 3 x the testbed's items ran; broken: 1 error, the rest skipped ("not evaluated (see the error above)")
+    assert sum(o == "passed" for o, _ in cases.values()) + sum(o == "failure" for o, _ in cases.values()) \
+        == 3 * PER_CHECKPOINT - 9  # the testbed's baseline comparisons are skipped (no baseline)
