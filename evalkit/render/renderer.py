@@ -50,11 +50,17 @@ class RenderJob:
     # Which text encoder the LoRA leaves: "base" when it trains none, so text
     # embeddings are reused across checkpoints (text_cache.py).
     text_encoder_key: str = "base"
+    base_fingerprint: str = ""  # content of a local base (base_identity.py): a base retrained in place misses the cache
+
+    @property
+    def base_key(self) -> str:
+        """What the cache folder is keyed on: the base's name and, for a local base, its content."""
+        return f"{self.base_label}@{self.base_fingerprint}" if self.base_fingerprint else self.base_label
 
 
 def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bool = True) -> RenderJob:
     cfg = job.config
-    folder = cache.folder(job.checkpoint_sha, job.base_label, cfg.key())
+    folder = cache.folder(job.checkpoint_sha, job.base_key, cfg.key())
     todo, by_slot = [], {}
     for p in prompts:
         for seed in p.seeds:
@@ -94,6 +100,7 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                 for (p, seed, path, digest), img in zip(chunk, images):
                     meta = {"prompt_id": p.id, "seed": seed, "prompt": p.text, "negative": p.negative,
                             "checkpoint_sha256": job.checkpoint_sha, "base": job.base_label,
+                            "base_fingerprint": job.base_fingerprint,
                             "config": cfg.to_dict(), "config_key": cfg.key(), **env}
                     pending.append(((p.id, seed), writer.submit(cache.put, path, digest, img, meta)))
                     job.rendered += 1

@@ -64,7 +64,7 @@ def check_reproduction(checkpoint: Path, prompts, reports_dir: Path, n: int = 4,
         # cache rendered, so batch-mates match too and a same-stack re-render is bit-identical.
         batch = job.config.batch_size
         slots = everything[: -(-max(1, n) // batch) * batch]
-        folder = cache.folder(job.checkpoint_sha, job.base_label, job.config.key())
+        folder = cache.folder(job.checkpoint_sha, job.base_key, job.config.key())
         stored = []
         for p, seed in slots:
             hit = cache.get(*cache.key(folder, p.id, p.text, p.negative, seed))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
 from evalkit.render.attach import put_on, take_off
+from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base
@@ -52,7 +53,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
         pipe = _pipeline(ref, device, lora_scale, config_overrides)
         size = native_size(pipe)
     cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
-    job = RenderJob(info.hashes.sha256, ref.label, cfg, device)
+    job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
     if score_only:

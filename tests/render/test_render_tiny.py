@@ -196,3 +196,29 @@ def test_rerender_check_reproduces_the_cache_and_names_what_is_missing(tmp_path)
     longer = PROMPTS + [Prompt("extra", "ape punk portrait, pixel art", "photo", (5,), (), "v1")]
     with pytest.raises(EvalkitError, match="extra seed 5 is not in the render cache"):
         check_reproduction(PERFECT, longer, tmp_path, n=4, **opts)
+
+
+def test_a_base_retrained_in_place_misses_the_cache_and_copies_share_its_key(tmp_path):
+    import shutil
+
+    from evalkit.render.base_identity import base_fingerprint
+    from evalkit.render.run import render_checkpoint
+
+    base = tmp_path / "tiny-punks-base"
+    shutil.copytree(BASE, base)
+    copy = tmp_path / "elsewhere" / "tiny-punks-base"
+    shutil.copytree(BASE, copy)
+    assert base_fingerprint("dir", str(base)) == base_fingerprint("dir", str(copy)) == base_fingerprint("dir", str(BASE))
+    opts = dict(device="cpu", steps=2, guidance=5.0, batch_size=3, progress=False)
+    one = PROMPTS[:1]
+    first, _ = render_checkpoint(PERFECT, one, tmp_path / "r", base_model=str(base), **opts)
+    assert first.rendered == 2 and first.base_key == f"tiny-punks-base@{base_fingerprint('dir', str(copy))}"
+    weights = base / "unet" / "diffusion_pytorch_model.safetensors"
+    state = load_file(weights)
+    save_file({k: v + 0.01 * torch.randn_like(v) for k, v in state.items()}, weights)  # "retrained" under the same name
+    from evalkit.render import run
+
+    run._PIPELINES.clear()
+    retrained, _ = render_checkpoint(PERFECT, one, tmp_path / "r", base_model=str(base), **opts)
+    assert (retrained.rendered, retrained.cached) == (2, 0)
+    assert retrained.renders[0].meta["base_fingerprint"] == base_fingerprint("dir", str(base)) != first.base_fingerprint
