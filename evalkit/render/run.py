@@ -25,9 +25,19 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
                       score_only: bool = False, progress: bool = True, **config_overrides) -> tuple[RenderJob, object]:
     """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
-    with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
-                           lora_scale=lora_scale, score_only=score_only, **config_overrides) as (pipe, job, cache, info):
+    options = dict(base_model=base_model, base_config=base_config, device=device, lora_scale=lora_scale, **config_overrides)
+    if not score_only:
+        # Everything already cached (a re-run with new thresholds): score it without loading any weights.
+        with loaded_checkpoint(checkpoint, reports_dir, score_only=True, **options) as (stand_in, job, cache, info):
+            if all_cached(job, cache, prompts):
+                return render_suite(stand_in, prompts, job, cache, progress), info
+    with loaded_checkpoint(checkpoint, reports_dir, score_only=score_only, **options) as (pipe, job, cache, info):
         return render_suite(pipe, prompts, job, cache, progress), info
+
+
+def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
+    folder = cache.folder(job.checkpoint_sha, job.base_key, job.config.key())
+    return all(cache.get(*cache.key(folder, p.id, p.text, p.negative, seed)) for p in prompts for seed in p.seeds)
 
 
 @contextmanager

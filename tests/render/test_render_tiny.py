@@ -222,3 +222,6 @@ def test_a_base_retrained_in_place_misses_the_cache_and_copies_share_its_key(tmp
     retrained, _ = render_checkpoint(PERFECT, one, tmp_path / "r", base_model=str(base), **opts)
     assert (retrained.rendered, retrained.cached) == (2, 0)
     assert retrained.renders[0].meta["base_fingerprint"] == base_fingerprint("dir", str(base)) != first.base_fingerprint
+    run._PIPELINES.clear()
+    rerun, _ = render_checkpoint(PERFECT, one, tmp_path / "r", base_model=str(base), **opts)
+    assert (rerun.rendered, rerun.cached) == (0, 2) and not run._PIPELINES  # all cached: no weights loaded
