@@ -37,8 +37,11 @@ def probe(pipe) -> torch.Tensor:
     ctx = torch.randn(1, 77, unet.config.cross_attention_dim, generator=g).to(unet.device, unet.dtype)
     kwargs = {}
     if unet.config.addition_embed_type == "text_time":  # SDXL needs pooled text + time ids
+        # The add embedding takes pooled text + 6 time ids of addition_time_embed_dim each:
+        # 2816 - 6 x 256 = 1280 for SDXL; read it from the config so other widths work too.
+        text_dim = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
         kwargs["added_cond_kwargs"] = {
-            "text_embeds": torch.randn(1, 1280, generator=g).to(unet.device, unet.dtype),
+            "text_embeds": torch.randn(1, text_dim, generator=g).to(unet.device, unet.dtype),
             "time_ids": torch.zeros(1, 6).to(unet.device, unet.dtype),
         }
     return unet(x, torch.tensor([500], device=unet.device), ctx, **kwargs).sample.float()
@@ -58,15 +61,18 @@ def check_family(pipe, lora_path: Path, info) -> None:
 
 def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     """Load `lora_path` (already inspected as `info`) onto `pipe`; returns what was verified."""
-    from safetensors.torch import load_file
-
     info.raise_if_unsupported()
     check_family(pipe, lora_path, info)
     before = probe(pipe)
-    state = load_file(str(lora_path))  # safetensors: no code can run
     try:
-        pipe.load_lora_weights(state, adapter_name=ADAPTER)
+        # By path, not as a loaded state dict: diffusers reads the peft config
+        # (lora_alpha, alpha_pattern) of a diffusers-format file from its
+        # `lora_adapter_metadata` header only when it opens the file itself; a
+        # dict would load at alpha = rank. use_safetensors: never a pickle.
+        pipe.load_lora_weights(str(lora_path), adapter_name=ADAPTER, use_safetensors=True, local_files_only=True)
     except (ValueError, KeyError, RuntimeError) as exc:
+        pipe._evalkit_peft = True  # a component may already be wrapped (the UNet loads first): undo it
+        detach_lora(pipe)
         raise EvalkitError(lora_path, f"diffusers could not load this LoRA: {str(exc).splitlines()[0][:200]}") from None
     pipe.set_adapters([ADAPTER], adapter_weights=[scale])
     pipe._evalkit_peft = True
@@ -78,6 +84,15 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     if len(wrapped) != expected:
         detach_lora(pipe)
         raise EvalkitError(lora_path, f"only {len(wrapped)} of its {expected} modules matched the base model")
+    # A count match is not enough: transformers wraps a text encoder's modules by the peft
+    # config's target names (q_proj, ...) and, where the file's keys match nothing there,
+    # fills lora_A/lora_B with fresh random weights: random text-encoder noise that passes
+    # every other check. So each of the file's up weights must be found on the base.
+    missing = _weights_not_loaded(lora_path, [m.lora_B[ADAPTER].weight for m in wrapped])
+    if missing:
+        detach_lora(pipe)
+        raise EvalkitError(lora_path, f"{missing} of its {expected} modules matched no module of the base model "
+                           "(diffusers filled them with random weights; wrong base, or keys in an unknown naming)")
     got = Counter(round(float(m.scaling[ADAPTER]), 5) for m in wrapped)
     want = Counter(round(float(mod.alpha / mod.rank) * scale, 5) for mod in info.network.modules)
     if got != want:
@@ -88,6 +103,38 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
         detach_lora(pipe)
         raise EvalkitError(lora_path, "loaded but does not change the UNet's output (untrained or unmatched LoRA)")
     return {"modules_wrapped": len(wrapped), "scales": dict(want), "probe_change": change}
+
+
+def _weights_not_loaded(lora_path: Path, loaded_up: list) -> int:
+    """How many of the file's lora_up/lora_B tensors are on no wrapped module.
+
+    Name-free, so it holds for kohya and diffusers names alike: a loaded weight is the
+    file's tensor cast to the adapter's dtype, so (shape, float64 sum, sum of squares)
+    of that cast, computed on the CPU, matches exactly; a random init never does.
+    """
+    from safetensors import safe_open
+
+    from evalkit.inspect.formats import DIFFUSERS_SUFFIXES, KOHYA_SUFFIXES
+
+    def fingerprint(t: torch.Tensor) -> tuple:
+        t = t.detach().to("cpu", torch.float64)
+        return tuple(t.shape), t.sum().item(), t.square().sum().item()
+
+    on_base = Counter(fingerprint(w) for w in loaded_up)
+    dtypes = {w.dtype for w in loaded_up}
+    up_suffixes = tuple(s for s, role in {**KOHYA_SUFFIXES, **DIFFUSERS_SUFFIXES}.items() if role == "up")
+    missing = 0
+    with safe_open(str(lora_path), framework="pt") as f:  # safetensors: no code can run
+        for key in f.keys():
+            if not key.endswith(up_suffixes):
+                continue
+            tensor = f.get_tensor(key)
+            hit = next((fp for d in dtypes if on_base[fp := fingerprint(tensor.to(d))] > 0), None)
+            if hit is None:
+                missing += 1
+            else:
+                on_base[hit] -= 1
+    return missing
 
 
 def fuse(pipe) -> None:
