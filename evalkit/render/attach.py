@@ -94,15 +94,28 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
         raise EvalkitError(lora_path, f"{missing} of its {expected} modules matched no module of the base model "
                            "(diffusers filled them with random weights; wrong base, or keys in an unknown naming)")
     got = Counter(round(float(m.scaling[ADAPTER]), 5) for m in wrapped)
-    want = Counter(round(float(mod.alpha / mod.rank) * scale, 5) for mod in info.network.modules)
-    if got != want:
-        detach_lora(pipe)
-        raise EvalkitError(lora_path, f"module scales after loading {dict(got)} differ from alpha/rank x {scale} {dict(want)}")
+    scales, change = verify_effect(pipe, lora_path, info, scale, got, before, undo=detach_lora, done="loaded")
+    return {"modules_wrapped": len(wrapped), "scales": scales, "probe_change": change}
+
+
+def verify_effect(pipe, lora_path: Path, info, scale: float, applied: Counter, before: torch.Tensor, *,
+                  undo, done: str) -> tuple[dict, float]:
+    """The checks both LoRA paths (peft here, in-place merge in merge.py) end with.
+
+    ``applied`` counts the scale each module got; it must be alpha/rank x scale
+    as inspect read them, and the UNet's probe output must have moved from
+    ``before``. On failure ``undo(pipe)`` takes the LoRA off again and the error
+    names the file. Returns (the expected scale counts, the probe change).
+    """
+    want = Counter(round(float(m.alpha / m.rank) * scale, 5) for m in info.network.modules)
+    if applied != want:
+        undo(pipe)
+        raise EvalkitError(lora_path, f"module scales {done} {dict(applied)} differ from alpha/rank x {scale} {dict(want)}")
     change = (probe(pipe) - before).abs().max().item()
     if scale != 0 and change == 0:
-        detach_lora(pipe)
-        raise EvalkitError(lora_path, "loaded but does not change the UNet's output (untrained or unmatched LoRA)")
-    return {"modules_wrapped": len(wrapped), "scales": dict(want), "probe_change": change}
+        undo(pipe)
+        raise EvalkitError(lora_path, f"{done} but does not change the UNet's output (untrained or unmatched LoRA)")
+    return dict(want), change
 
 
 def _weights_not_loaded(lora_path: Path, loaded_up: list) -> int:

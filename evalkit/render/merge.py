@@ -40,7 +40,7 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     """Merge the (inspected) kohya LoRA at `lora_path` into `pipe`; returns what was verified."""
     from safetensors.torch import load_file
 
-    from evalkit.render.attach import check_family, probe
+    from evalkit.render.attach import check_family, verify_effect
 
     info.raise_if_unsupported()
     check_family(pipe, lora_path, info)
@@ -76,15 +76,8 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     except (KeyError, RuntimeError) as exc:
         unmerge_lora(pipe)
         raise EvalkitError(lora_path, f"could not merge module {name}: {str(exc).splitlines()[0][:160]}") from None
-    want = Counter(round(float(m.alpha / m.rank) * scale, 5) for m in info.network.modules)
-    if applied != want:
-        unmerge_lora(pipe)
-        raise EvalkitError(lora_path, f"module scales applied {dict(applied)} differ from alpha/rank x {scale} {dict(want)}")
-    change = (probe(pipe) - before).abs().max().item()
-    if scale != 0 and change == 0:
-        unmerge_lora(pipe)
-        raise EvalkitError(lora_path, "merged but does not change the UNet's output (untrained or unmatched LoRA)")
-    return {"modules_merged": len(names), "scales": dict(want), "probe_change": change}
+    scales, change = verify_effect(pipe, lora_path, info, scale, applied, before, undo=unmerge_lora, done="merged")
+    return {"modules_merged": len(names), "scales": scales, "probe_change": change}
 
 
 def unmerge_lora(pipe) -> None:

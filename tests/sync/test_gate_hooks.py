@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from evalkit.sync.outbox import pending
 from evalkit.sync.settings import URL_VAR
