@@ -25,13 +25,9 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
                       score_only: bool = False, progress: bool = True, **config_overrides) -> tuple[RenderJob, object]:
     """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
-    options = dict(base_model=base_model, base_config=base_config, device=device, lora_scale=lora_scale, **config_overrides)
-    if not score_only:
-        # Everything already cached (a re-run with new thresholds): score it without loading any weights.
-        with loaded_checkpoint(checkpoint, reports_dir, score_only=True, **options) as (stand_in, job, cache, info):
-            if all_cached(job, cache, prompts):
-                return render_suite(stand_in, prompts, job, cache, progress), info
-    with loaded_checkpoint(checkpoint, reports_dir, score_only=score_only, **options) as (pipe, job, cache, info):
+    with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
+                           lora_scale=lora_scale, score_only=score_only, prompts=prompts,
+                           **config_overrides) as (pipe, job, cache, info):
         return render_suite(pipe, prompts, job, cache, progress), info
 
 
@@ -43,11 +39,13 @@ def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
 @contextmanager
 def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | None = None,
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
-                      score_only: bool = False, **config_overrides):
+                      score_only: bool = False, prompts=None, **config_overrides):
     """(pipeline with the LoRA on, empty job, cache, CheckpointInfo); the LoRA comes off on exit.
 
     Under ``score_only`` the pipeline is a stand-in that refuses to render, and
-    no weights are loaded when the base folder tells its native size.
+    no weights are loaded when the base folder tells its native size. So it is
+    when ``prompts`` are given and every one of their renders is already cached
+    (a re-run with new thresholds).
     """
     checkpoint = Path(checkpoint)
     device = device or default_device()
@@ -59,16 +57,17 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     # so a score-only run never loads weights.
     size = _native_size_from_folder(base_dir)
     pipe = None
-    if size is None or not score_only:
+    if size is None:
         pipe = _pipeline(ref, device, lora_scale, config_overrides)
         size = native_size(pipe)
     cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
-    if score_only:
+    if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
+    pipe = pipe or _pipeline(ref, device, lora_scale, config_overrides)
     put_on(pipe, checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
         yield pipe, job, cache, info
