@@ -35,7 +35,7 @@ from evalkit.render.attach import attach_lora, detach_lora, fuse, put_on, take_o
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import RenderConfig
 from evalkit.render.renderer import RenderJob, environment, render_suite
-from evalkit.render.run import compile_unet
+from evalkit.render.run import compile_unet, uncompile_unet
 
 ROOT = Path(__file__).resolve().parents[1]
 # TFLOP per image at 25 steps with CFG (../shared/reference/lora-checkpoints.md, measured on an H100).
@@ -148,6 +148,37 @@ def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Pat
     return sum(per_image) / len(per_image), sum(switches[1:] or switches) / len(switches[1:] or switches)
 
 
+def merge_switch(pipe, loras, device) -> dict:
+    """The evalkit switch alone (take off + put on + verify), and the probe forward inside it."""
+    from evalkit.render.attach import probe
+
+    infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
+    times = []
+    for f, info in list(zip(loras, infos)) * 3:
+        sync(device)
+        t = time.perf_counter()
+        take_off(pipe)
+        put_on(pipe, f, info, scale=1.0, fused=True)
+        sync(device)
+        times.append(time.perf_counter() - t)
+    take_off(pipe)
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(3):
+        probe(pipe)
+    sync(device)
+    probe_s = (time.perf_counter() - t) / 3
+    from evalkit.render.merge import _load_to_device
+
+    t = time.perf_counter()
+    for f in loras * 2:
+        _load_to_device(f, pipe.unet.device)
+        sync(device)
+    load_s = (time.perf_counter() - t) / (2 * len(loras))
+    return {"checkpoint_switch_s": round(sum(times[1:]) / len(times[1:]), 3), "probe_forward_s": round(probe_s, 3),
+            "file_to_device_s": round(load_s, 3), "lora_file_mb": round(loras[0].stat().st_size / 2**20, 1)}
+
+
 def peft_switch(pipe, loras, device) -> float:
     """The switch through diffusers/peft (load, verify, fuse ... unfuse, unload), for comparison."""
     times = []
@@ -172,6 +203,9 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=32, help="images per checkpoint, evalkit path")
     ap.add_argument("--naive-images", type=int, default=6, help="timed images per checkpoint, naive loop")
     ap.add_argument("--compile", action="store_true", help="also time evalkit with a torch.compile'd UNet")
+    ap.add_argument("--layouts", default="contiguous", help="weight layouts to compile and time, comma-separated: "
+                    "contiguous (evalkit's default), channels_last")
+    ap.add_argument("--switch-only", action="store_true", help="time checkpoint switching only (no renders)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import transformers
@@ -190,6 +224,14 @@ def main(argv=None):
     build_s = time.perf_counter() - t0
     work = Path(tempfile.mkdtemp())
     loras = write_loras(args.arch, work, 2, 32)
+    if args.switch_only:
+        result = {"arch": args.arch, **environment(args.device), "dtype": str(dtype), "lora_rank": 32,
+                  **merge_switch(pipe, loras, args.device), "peft_fuse_switch_s": round(peft_switch(pipe, loras, args.device), 3)}
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+        return
     peak = matmul_peak_tflops(args.device)
     naive_s = naive_loop(pipe, loras, suite, args.naive_images, cfg, args.device)
     peft_s = peft_switch(pipe, loras, args.device)
@@ -201,22 +243,42 @@ def main(argv=None):
               "peft_fuse_switch_s": round(peft_s, 3),
               "matmul_peak_bf16_tflops": round(peak, 1) if peak else None}
     flop = TFLOP_PER_IMAGE.get(args.arch)
+
+    def save():  # after every stage, so a run cut off by a time limit keeps what it measured
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+
     if flop:
         result["evalkit_tflops"] = round(flop / ek_s, 1)
         result["naive_tflops"] = round(flop / naive_s, 1)
+    save()
+    print(json.dumps(result), flush=True)
     if args.compile:
-        t = time.perf_counter()
-        compile_unet(pipe)
-        ccfg = RenderConfig(**{**cfg.to_dict(), "compile": True})
-        ek_c, switch_c = evalkit_loop(pipe, loras, prompts, ccfg, args.device, work / "cache_c")
-        result.update(compiled_s_per_image=round(ek_c, 4), compiled_speedup_vs_naive=round(naive_s / ek_c, 2),
-                      compiled_checkpoint_switch_s=round(switch_c, 3), compile_total_s=round(time.perf_counter() - t, 1))
+        best = None
+        for layout in args.layouts.split(","):
+            t = time.perf_counter()
+            uncompile_unet(pipe)
+            compile_unet(pipe, channels_last=layout == "channels_last")
+            ccfg = RenderConfig(**{**cfg.to_dict(), "compile": True})
+            ek_c, switch_c = evalkit_loop(pipe, loras, prompts, ccfg, args.device, work / f"cache_{layout}")
+            row = {"s_per_image": round(ek_c, 4), "speedup_vs_naive": round(naive_s / ek_c, 2),
+                   "checkpoint_switch_s": round(switch_c, 3), "compile_total_s": round(time.perf_counter() - t, 1)}
+            if flop:
+                row["tflops"] = round(flop / ek_c, 1)
+            result[f"compiled_{layout}"] = row
+            print(layout, row, flush=True)
+            save()
+            if best is None or ek_c < best[1]["s_per_image"]:
+                best = (layout, row)
+        # The headline figures: the fastest layout
+        result.update(compiled_layout=best[0], compiled_s_per_image=best[1]["s_per_image"],
+                      compiled_speedup_vs_naive=best[1]["speedup_vs_naive"],
+                      compiled_checkpoint_switch_s=best[1]["checkpoint_switch_s"])
         if flop:
-            result["compiled_tflops"] = round(flop / ek_c, 1)
+            result["compiled_tflops"] = best[1]["tflops"]
     print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    save()
 
 
 if __name__ == "__main__":
