@@ -26,6 +26,9 @@ DIFFUSERS_SUFFIXES = {
     ".lora_A.weight": "down", ".lora_B.weight": "up",
     ".lora.down.weight": "down", ".lora.up.weight": "up",
     "_lora.down.weight": "down", "_lora.up.weight": "up",
+    # Text-encoder keys of diffusers files saved before peft (LoRAAttnProcessor days, or
+    # convert_state_dict_to_diffusers): "...q_proj.lora_linear_layer.down.weight".
+    ".lora_linear_layer.down.weight": "down", ".lora_linear_layer.up.weight": "up",
     ".alpha": "alpha",
 }
 DIFFUSERS_COMPONENTS = {"unet": "unet", "text_encoder": "te", "text_encoder_2": "te2"}

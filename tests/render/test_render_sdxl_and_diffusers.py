@@ -148,6 +148,22 @@ def write_diffusers(path: Path, family: str, corrupt_names: bool | str = False) 
     return path
 
 
+def write_pre_peft_diffusers(path: Path, family: str, text_encoders: bool = True) -> Path:
+    """write_diffusers' adapter under the names diffusers saved before peft (what
+    convert_state_dict_to_diffusers still writes): UNet "...to_q.lora.down.weight", text
+    encoders "...q_proj.lora_linear_layer.down.weight", and no adapter metadata (alpha = rank)."""
+    from safetensors.torch import load_file, save_file
+
+    peft_file = write_diffusers(path.with_name(f"peft_{path.name}"), family)
+    renamed = {}
+    for key, tensor in load_file(str(peft_file)).items():
+        old_style = ".lora." if key.startswith("unet.") else ".lora_linear_layer."
+        if key.startswith("unet.") or text_encoders:
+            renamed[key.replace(".lora_A.", f"{old_style}down.").replace(".lora_B.", f"{old_style}up.")] = tensor
+    save_file(renamed, str(path))
+    return path
+
+
 WRITERS = {"kohya": write_kohya, "diffusers": write_diffusers}
 LORAS = [f"{family}-{fmt}" for family in ("sd15", "sdxl") for fmt in ("kohya", "diffusers")]
 
@@ -309,6 +325,24 @@ def test_diffusers_lora_whose_text_encoder_keys_match_nothing_is_an_error(world,
         n_te_modules = 8 * (2 if family == "sdxl" else 1)  # 2 layers x q/k/v/out per text encoder
         assert error.value.problem.startswith(f"{n_te_modules} of its "), error.value.problem
         assert "matched no module" in error.value.problem
+    assert_base_is_clean(world, base_renders, family)
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_diffusers_lora_in_pre_peft_names_loads_its_text_encoders_too(world, base_renders, family, tmp_path):
+    """inspect once read "...lora_linear_layer..." text-encoder keys as unused tensors, so such a
+    LoRA counted only its UNet modules and could not be rendered."""
+    full = write_pre_peft_diffusers(tmp_path / f"old_{family}.safetensors", family)
+    unet_only = write_pre_peft_diffusers(tmp_path / f"old_unet_{family}.safetensors", family, text_encoders=False)
+    info = inspect_checkpoint(full, require_supported=True)
+    assert not info.format.unused_tensors and info.format.naming == "diffusers"
+    encoders = {"te1", "te2"} if family == "sdxl" else {"te"}
+    assert {m.component for m in info.network.modules} == {"unet"} | encoders
+    assert {m.alpha / m.rank for m in info.network.modules} == {1.0}  # no metadata: alpha = rank, as diffusers loads it
+    with_te, _ = render(world, full, tmp_path / "full", family=family)
+    without_te, _ = render(world, unet_only, tmp_path / "unet_only", family=family)
+    for a, b in zip(with_te.renders, without_te.renders):
+        assert max_diff(a.image(), b.image()) > 10, "the text-encoder half of the LoRA did not change the image"
     assert_base_is_clean(world, base_renders, family)
 
 
