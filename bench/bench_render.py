@@ -124,17 +124,22 @@ def naive_loop(pipe, loras, prompts, per_ckpt, cfg: RenderConfig, device):
     return sum(times) / len(times)
 
 
+def timed_switch(pipe, f, info, device) -> float:
+    """Seconds for evalkit's checkpoint switch: take off + put on (merge) + took-effect check."""
+    sync(device)
+    t = time.perf_counter()
+    take_off(pipe)
+    put_on(pipe, f, info, scale=1.0, fused=True)
+    sync(device)
+    return time.perf_counter() - t
+
+
 def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Path):
     """Steady-state seconds per image and checkpoint-switch seconds (take off + put on + verify)."""
     per_image, switches = [], []
     infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
     for k, (f, info) in enumerate(zip(loras, infos)):
-        sync(device)
-        t = time.perf_counter()
-        take_off(pipe)
-        put_on(pipe, f, info, scale=1.0, fused=True)
-        sync(device)
-        switches.append(time.perf_counter() - t)
+        switches.append(timed_switch(pipe, f, info, device))
         # a warm-up batch (not timed), then the suite
         warm = RenderJob(f"warm{k}".ljust(64, "0"), "bench", cfg, device)
         render_suite(pipe, prompts[:1], warm, RenderCache(cache_dir / "warm"), progress=False)
@@ -151,16 +156,10 @@ def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Pat
 def merge_switch(pipe, loras, device) -> dict:
     """The evalkit switch alone (take off + put on + verify), and the probe forward inside it."""
     from evalkit.render.attach import probe
+    from evalkit.render.merge import load_lora_to_device
 
     infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
-    times = []
-    for f, info in list(zip(loras, infos)) * 3:
-        sync(device)
-        t = time.perf_counter()
-        take_off(pipe)
-        put_on(pipe, f, info, scale=1.0, fused=True)
-        sync(device)
-        times.append(time.perf_counter() - t)
+    times = [timed_switch(pipe, f, info, device) for f, info in list(zip(loras, infos)) * 3]
     take_off(pipe)
     sync(device)
     t = time.perf_counter()
@@ -168,11 +167,10 @@ def merge_switch(pipe, loras, device) -> dict:
         probe(pipe)
     sync(device)
     probe_s = (time.perf_counter() - t) / 3
-    from evalkit.render.merge import _load_to_device
 
     t = time.perf_counter()
     for f in loras * 2:
-        _load_to_device(f, pipe.unet.device)
+        load_lora_to_device(f, pipe.unet.device)
         sync(device)
     load_s = (time.perf_counter() - t) / (2 * len(loras))
     return {"checkpoint_switch_s": round(sum(times[1:]) / len(times[1:]), 3), "probe_forward_s": round(probe_s, 3),

@@ -45,7 +45,7 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     unmerge_lora(pipe)
     before = _base_probe(pipe)
     modules = _kohya_modules(pipe)
-    state, alphas = _load_to_device(lora_path, pipe.unet.device)
+    state, alphas = load_lora_to_device(lora_path, pipe.unet.device)
     names = sorted({k.split(".", 1)[0] for k in state if k.endswith(".lora_down.weight")})
     unmatched = [n for n in names if n not in modules]
     if names and len(unmatched) == len(names):
@@ -78,7 +78,7 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     return {"modules_merged": len(names), "scales": scales, "probe_change": change}
 
 
-def _load_to_device(lora_path: Path, device) -> tuple[dict, dict]:
+def load_lora_to_device(lora_path: Path, device) -> tuple[dict, dict]:
     """(the file's tensors on `device`, {module: alpha} as Python floats).
 
     Everything is copied to the GPU before the first merge kernel is queued: a
