@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from report_records import CHECKPOINTS, ROOT, checkpoint_result, run_record
-from score_synth import golden_reference, golden_set
 
 from evalkit.report.golden_dist import golden_distribution
 
@@ -15,16 +14,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 TESTBED = ["tiny_punks_perfect", "tiny_punks_photoreal", "tiny_punks_wrong_colors"]
 GOLDEN = ROOT / "golden"
-
-
-@pytest.fixture(scope="session")
-def golden():
-    return golden_set()
-
-
-@pytest.fixture(scope="session")
-def reference():
-    return golden_reference()
 
 
 @pytest.fixture(scope="session")

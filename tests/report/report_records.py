@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors.numpy import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "score"))  # reuse the score tests' corruptions, one home for them
+# score_synth (tests/score, on the path through tests/conftest.py): the score tests' corruptions, one home for them
 from score_synth import photographic, upscale, wrong_colours  # noqa: E402
 
 from evalkit.gate.record import METRICS, CheckpointResult, ImageResult, RunRecord, Verdict  # noqa: E402
