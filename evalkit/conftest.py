@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
             golden=Path(opt("golden")), prompts=Path(opt("prompts")) if opt("prompts") else None,
             checkpoints=resolve_checkpoints(opt("checkpoint"), opt("checkpoint_dir"), DEFAULT_CHECKPOINT),
             reports_dir=Path(opt("reports_dir")), rootdir=Path(config.rootpath), base_model=opt("base_model"),
+            base_config=opt("base_config"), batch_size=opt("batch_size"), compile=opt("compile"),
             device=opt("device"), lora_scale=opt("lora_scale"), render_only=opt("render_only"),
             score_only=opt("score_only"), update_baseline=opt("update_baseline"), baseline=opt("baseline"),
             command=command_line(config.invocation_params.args),

@@ -35,6 +35,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default for the detected architecture.",
     )
     group.addoption(
+        "--base-config", default=None, metavar="DIR",
+        help="For a single-file --base-model: a local diffusers folder with the base's configs "
+        "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), so nothing is downloaded.",
+    )
+    group.addoption(
+        "--batch-size", type=int, default=None, metavar="N",
+        help="Images per pipeline call (never changes an image; default 8, halved on out-of-memory).",
+    )
+    group.addoption(
+        "--compile", action="store_true", default=None,
+        help="torch.compile the UNet and VAE decoder (GPU: ~1 min once, then ~1.5x faster; part of the cache key).",
+    )
+    group.addoption(
         "--golden", default=str(DEFAULT_GOLDEN), metavar="DIR",
         help="Golden punks: evalkit's golden/ folder or a kohya training folder "
         "(N_name/ subfolders of image + .txt caption). Default: %(default)s",

@@ -40,6 +40,9 @@ class Options:
     reports_dir: Path
     rootdir: Path
     base_model: str | None = None
+    base_config: str | None = None  # a single-file base's local config folder
+    batch_size: int | None = None
+    compile: bool | None = None
     device: str | None = None
     lora_scale: float = 1.0
     render_only: bool = False
@@ -152,8 +155,10 @@ class GateSession:
         from evalkit.render.run import render_checkpoint
 
         o = self.opts
-        job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model, device=o.device,
-                                      lora_scale=o.lora_scale, score_only=o.score_only, progress=False)
+        job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
+                                      base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
+                                      score_only=o.score_only, progress=False, batch_size=o.batch_size,
+                                      compile=o.compile)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
         r.info, r.base_model = info.to_dict(), job.base_label

@@ -81,10 +81,7 @@ def load_pipeline(ref: BaseRef, device: str, dtype):
             pipe = DiffusionPipeline.from_pretrained(ref.location, torch_dtype=dtype, local_files_only=True,
                                                      safety_checker=None, requires_safety_checker=False)
         elif ref.kind == "single_file":
-            if not ref.config_dir:
-                raise EvalkitError(ref.location, "a single-file base needs --base-config DIR (a local diffusers "
-                                   "folder with the model's configs) so nothing is downloaded")
-            cls = StableDiffusionXLPipeline if "xl" in Path(ref.config_dir).name.lower() else StableDiffusionPipeline
+            cls = single_file_pipeline_class(ref)
             pipe = cls.from_single_file(ref.location, config=ref.config_dir, torch_dtype=dtype, local_files_only=True)
         else:
             pipe = DiffusionPipeline.from_pretrained(ref.location, torch_dtype=dtype, local_files_only=offline)
@@ -98,6 +95,24 @@ def load_pipeline(ref: BaseRef, device: str, dtype):
         raise EvalkitError(ref.location, f"cannot load base model: {type(exc).__name__}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def single_file_pipeline_class(ref: BaseRef):
+    """The pipeline class a single-file base loads as, read from its --base-config folder."""
+    import json
+
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    if not ref.config_dir:
+        raise EvalkitError(ref.location, "a single-file base needs --base-config DIR (a local diffusers "
+                           "folder with the model's configs) so nothing is downloaded")
+    index = Path(ref.config_dir) / "model_index.json"
+    try:
+        name = json.loads(index.read_text()).get("_class_name", "")
+    except (OSError, ValueError, AttributeError):
+        raise EvalkitError(index, "unreadable or missing: --base-config must be a diffusers folder with the "
+                           "base's model_index.json and component configs") from None
+    return StableDiffusionXLPipeline if name.startswith("StableDiffusionXL") else StableDiffusionPipeline
 
 
 def pipeline_family(pipe) -> str:

@@ -51,7 +51,9 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
-    base_dir = Path(ref.location) if ref.kind == "dir" else None
+    # The folder that describes the base: its own, or a single file's --base-config folder
+    # (native size, and an evalkit.json with the model's recommended render settings).
+    base_dir = Path(ref.location) if ref.kind == "dir" else Path(ref.config_dir) if ref.config_dir else None
     cache = RenderCache(Path(reports_dir) / "cache")
     # The config needs the base's native size; read it from the folder when we can
     # so a score-only run never loads weights.
