@@ -225,3 +225,52 @@ def test_a_base_retrained_in_place_misses_the_cache_and_copies_share_its_key(tmp
     run._PIPELINES.clear()
     rerun, _ = render_checkpoint(PERFECT, one, tmp_path / "r", base_model=str(base), **opts)
     assert (rerun.rendered, rerun.cached) == (0, 2) and not run._PIPELINES  # all cached: no weights loaded
+
+
+class MemoryLimitedPipeline:
+    """The tiny pipeline behind a pretend GPU that holds `limit` images per call.
+
+    A stand-in (mock) for a real CUDA out-of-memory: this machine has no GPU, and a real
+    CPU allocation failure would meet the kernel's OOM killer, not an exception. Above
+    the limit each call raises torch.OutOfMemoryError, as CUDA's allocator does; every
+    other attribute is the real pipeline's. `fail_after` images in, every call fails.
+    """
+
+    def __init__(self, pipe, limit: int, fail_after: int | None = None):
+        self._pipe, self.limit, self.fail_after, self.calls, self.done = pipe, limit, fail_after, [], 0
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+    def __call__(self, **kwargs):
+        n = len(kwargs["generator"])
+        self.calls.append(n)
+        if n > self.limit or (self.fail_after is not None and self.done >= self.fail_after):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.done += n
+        return self._pipe(**kwargs)
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_every_image(pipe, tmp_path):
+    cfg = RenderConfig(**{**FAST.to_dict(), "batch_size": 4})
+    many = [Prompt("male_cap", PROMPTS[0].text, "photo", (1, 2, 3, 4, 5), (), "v1")]
+    limited = MemoryLimitedPipeline(pipe, limit=2)
+    got = render_suite(limited, many, job(cfg), RenderCache(tmp_path / "oom"), progress=False)
+    assert got.rendered == 5 and limited.calls[:2] == [4, 2] and max(limited.calls[2:]) <= 2
+    plain = render_suite(pipe, many, job(RenderConfig(**{**FAST.to_dict(), "batch_size": 1})),
+                         RenderCache(tmp_path / "plain"), progress=False)
+    for x, y in zip(got.renders, plain.renders):  # the retried batches render the same images
+        assert np.abs(x.image().astype(int) - y.image().astype(int)).max() <= 1, x.path.name
+
+
+def test_out_of_memory_at_batch_one_is_a_clear_error_and_rendered_images_stay_cached(pipe, tmp_path):
+    cfg = RenderConfig(**{**FAST.to_dict(), "batch_size": 2})
+    many = [Prompt("male_cap", PROMPTS[0].text, "photo", (1, 2, 3, 4, 5), (), "v1")]
+    cache = RenderCache(tmp_path)
+    with pytest.raises(EvalkitError) as error:
+        render_suite(MemoryLimitedPipeline(pipe, limit=2, fail_after=2), many, job(cfg), cache, progress=False)
+    message = str(error.value)
+    assert "out of GPU memory even at batch 1" in message and "2 images already rendered stay cached" in message
+    assert "\n" not in message
+    again = render_suite(pipe, many, job(cfg), cache, progress=False)  # memory freed: only the rest renders
+    assert (again.cached, again.rendered) == (2, 3)
