@@ -274,3 +274,20 @@ def test_out_of_memory_at_batch_one_is_a_clear_error_and_rendered_images_stay_ca
     assert "\n" not in message
     again = render_suite(pipe, many, job(cfg), cache, progress=False)  # memory freed: only the rest renders
     assert (again.cached, again.rendered) == (2, 3)
+
+
+@pytest.mark.parametrize("marker, label", [(".dora_scale", "DoRA"), (".hada_w1_a", "LoHa")])
+def test_unsupported_lora_is_refused_before_the_base_loads(tmp_path, marker, label):
+    """DoRA and LyCORIS files get one line naming the file and why, and nothing is rendered."""
+    from evalkit.render.run import render_checkpoint
+
+    state = load_file(str(PERFECT))
+    first = next(k for k in state if k.endswith(".lora_down.weight")).removesuffix(".lora_down.weight")
+    state[first + marker] = torch.ones(4, 4)
+    bad = tmp_path / f"punks_{label.lower()}.safetensors"
+    save_file(state, str(bad), metadata={"ss_network_module": "networks.lora"})
+    with pytest.raises(EvalkitError) as error:
+        render_checkpoint(bad, PROMPTS, tmp_path / "reports", base_model=str(BASE), device="cpu", progress=False)
+    message = str(error.value)
+    assert message.startswith(f"{bad}: ") and "\n" not in message and label in message, message
+    assert not (tmp_path / "reports" / "cache").exists() or not list((tmp_path / "reports" / "cache").rglob("*.png"))
