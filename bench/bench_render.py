@@ -35,7 +35,7 @@ from evalkit.render.attach import attach_lora, detach_lora, fuse, put_on, take_o
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import RenderConfig
 from evalkit.render.renderer import RenderJob, environment, render_suite
-from evalkit.render.run import compile_unet, uncompile_unet
+from evalkit.render.run import compile_unet
 
 ROOT = Path(__file__).resolve().parents[1]
 # TFLOP per image at 25 steps with CFG (../shared/reference/lora-checkpoints.md, measured on an H100).
@@ -83,6 +83,17 @@ def write_loras(arch: str, folder: Path, n: int, rank: int) -> list[Path]:
                                                "ss_network_alpha": str(rank / 2), "ss_base_model_version": base})
         paths.append(path)
     return paths
+
+
+def uncompile_unet(pipe) -> None:
+    """Undo compile_unet, so one run can compile and time several layouts."""
+    import torch._dynamo as dynamo
+
+    pipe.unet = getattr(pipe.unet, "_orig_mod", pipe.unet)
+    pipe.vae.decoder = getattr(pipe.vae.decoder, "_orig_mod", pipe.vae.decoder)
+    pipe.unet.to(memory_format=torch.contiguous_format)
+    pipe.vae.to(memory_format=torch.contiguous_format)
+    dynamo.reset()
 
 
 def sync(device):

@@ -88,11 +88,15 @@ def load_lora_to_device(lora_path: Path, device) -> tuple[dict, dict]:
     never waits for the GPU either.
     """
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
-    with safe_open(str(lora_path), framework="pt", device="cpu") as f:  # safetensors: no code can run
-        alphas = {k[: -len(".alpha")]: float(f.get_tensor(k)) for k in f.keys() if k.endswith(".alpha")}
-    return load_file(str(lora_path), device=str(device)), alphas
+    tensors, alphas = {}, {}
+    with safe_open(str(lora_path), framework="pt", device="cpu") as f:  # safetensors: no code can run; one read
+        for key in f.keys():
+            if key.endswith(".alpha"):
+                alphas[key[: -len(".alpha")]] = float(f.get_tensor(key))
+            else:
+                tensors[key] = f.get_tensor(key).to(device)
+    return tensors, alphas
 
 
 def unmerge_lora(pipe) -> None:

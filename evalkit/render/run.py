@@ -109,18 +109,6 @@ def compile_unet(pipe, channels_last: bool = False) -> None:
     pipe.vae.decoder = torch.compile(pipe.vae.decoder, dynamic=False)
 
 
-def uncompile_unet(pipe) -> None:
-    """Undo compile_unet (the bench compares layouts in one run)."""
-    import torch
-    import torch._dynamo as dynamo
-
-    pipe.unet = getattr(pipe.unet, "_orig_mod", pipe.unet)
-    pipe.vae.decoder = getattr(pipe.vae.decoder, "_orig_mod", pipe.vae.decoder)
-    pipe.unet.to(memory_format=torch.contiguous_format)
-    pipe.vae.to(memory_format=torch.contiguous_format)
-    dynamo.reset()
-
-
 def _native_size_from_folder(base_dir: Path | None) -> int | None:
     import json
 
