@@ -45,6 +45,8 @@ SCHEMA_VERSION = 1
 QUALITY = "quality"
 ALL_RUNS = "all runs"
 MAX_NEXT_RUNS = 8
+# Measures of one training length: steps = epochs x batches per epoch, so no run can move one alone.
+LENGTH = {"steps", "epoch", "num_epochs", "max_train_steps"}
 
 
 @dataclass
@@ -129,6 +131,13 @@ class Attribution:
 
     def stratum(self, name: str) -> Stratum:
         return next(s for s in self.strata if s.name == name)
+
+    def describe(self, factor: str, value: Any) -> str:
+        """A level as people write it: captions by their label beside the fingerprint."""
+        if factor == "captions" and value in self.captions:
+            c = self.captions[value]
+            return f"{c['label']} ({c['short']})" if c["label"] else c["short"]
+        return str(value)
 
 
 def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_METRICS, level: float = bootstrap.LEVEL,
@@ -285,8 +294,9 @@ class _Context:
             members, ref, varying, codings = self.plans[st.name]
             rows = [dict(self.runs[i].factors) for i in members]
             base = self.runs[ref].factors
+            considered = _separable(st.name)
             while len(out) < MAX_NEXT_RUNS:
-                groups = confounded_groups(codings, rows)
+                groups = considered(confounded_groups(codings, rows))
                 if not groups:
                     break
                 best = None
@@ -298,7 +308,7 @@ class _Context:
                         cand = {**base, f: level}
                         if any(all(r.get(k) == cand.get(k) for k in varying) for r in rows):
                             continue
-                        left = sum(len(g) for g in confounded_groups(codings, rows + [cand]))
+                        left = sum(len(g) for g in considered(confounded_groups(codings, rows + [cand])))
                         key = (left, _cost(f, base[f], level), self.factor_names.index(f), sort_levels(c.levels).index(level))
                         if best is None or key < best[0]:
                             best = (key, f, level, cand)
@@ -306,7 +316,7 @@ class _Context:
                     break
                 _, f, level, cand = best
                 before = {x for g in groups for x in g}
-                after = {x for g in confounded_groups(codings, rows + [cand]) for x in g}
+                after = {x for g in considered(confounded_groups(codings, rows + [cand])) for x in g}
                 rows.append(cand)
                 config = self._config(cand, f)
                 if config in seen:
@@ -327,6 +337,17 @@ class _Context:
         if changed not in ("base", "network_dim", "captions"):
             parts.append(f"{changed} {self.describe(changed, settings[changed])}")
         return ", ".join(parts)
+
+
+def _separable(stratum: str):
+    """Which confounded groups a next run should try to separate.
+
+    Not the measures of one training length among themselves, and across all runs not the
+    settings that differ with the base family (the family strata separate what differs within one base).
+    """
+    def keep(groups: list[list[str]]) -> list[list[str]]:
+        return [g for g in groups if not set(g) <= LENGTH and not (stratum == ALL_RUNS and "base" in g)]
+    return keep
 
 
 def _cost(factor: str, old: Any, new: Any) -> float:
