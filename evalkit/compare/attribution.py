@@ -153,13 +153,13 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
                          directions={**{m: DIRECTIONS.get(m, "min") for m in metrics}, QUALITY: "min"}, runs=[])
     if len(runs) < 2:
         result.notes.append(f"{len(runs)} scored run{'s' if len(runs) != 1 else ''}: attribution needs two or more")
-        result.runs = [_run_summary(r, None) for r in runs]
+        result.runs = [_run_summary(r, None, ordered(r.factors)) for r in runs]
         return result
     names = _unique_names(runs)
     res = bootstrap.resample([r.scores for r in runs], [r.slots for r in runs], metrics, resamples, seed)
     result.resampling = res.mode
-    result.runs = [_run_summary(r, res.point[i], names[i]) for i, r in enumerate(runs)]
     context = _Context(runs, names, res, metrics, level, describe)
+    result.runs = [_run_summary(r, res.point[i], context.factor_names, names[i]) for i, r in enumerate(runs)]
     families = sorted({r.factors.get("base") for r in runs if r.factors.get("base") is not UNKNOWN})
     strata = [(ALL_RUNS, list(range(len(runs))))]
     if len(families) > 1:
@@ -381,13 +381,14 @@ def _unique_names(runs: list[ScoredRun]) -> list[str]:
     return [r.name if counts[r.name] == 1 else f"{r.name} ({r.checkpoint}, {(r.sha256 or '?')[:8]})" for r in runs]
 
 
-def _run_summary(run: ScoredRun, point, name: str | None = None) -> dict:
+def _run_summary(run: ScoredRun, point, factor_names: list[str], name: str | None = None) -> dict:
     means = {} if point is None else {m: float(point[k]) for k, m in enumerate(run.scores)}
     return {
         "name": name or run.name, "checkpoint": run.checkpoint, "sha256": run.sha256, "run_id": run.run_id,
         "trained_at": run.trained_at, "renders": run.renders, "has_metadata": run.has_metadata,
         "quality": None if point is None else float(point[-1]), "means": means,
-        "factors": dict(run.factors), "unknown": [f for f, v in run.factors.items() if v is UNKNOWN],
+        "factors": {f: run.factors.get(f) for f in factor_names},
+        "unknown": [f for f in factor_names if run.factors.get(f) is UNKNOWN],
     }
 
 

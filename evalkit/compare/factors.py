@@ -72,7 +72,11 @@ def has_training_metadata(info: dict | None) -> bool:
 
 
 def run_factors(info: dict | None) -> dict[str, Any]:
-    """factor name -> level (UNKNOWN where the file does not say) for one inspected checkpoint."""
+    """factor name -> level for one inspected checkpoint.
+
+    The primary factors are always present (UNKNOWN when the file does not say); other settings only
+    when the file records them, so a setting another run records is unknown for this one.
+    """
     info = info or {}
     metadata = info.get("metadata") or {}
     prov = info.get("provenance") or {}
@@ -91,8 +95,8 @@ def run_factors(info: dict | None) -> dict[str, Any]:
     for name, value in sorted(prov.items()):
         if name in NOT_SETTINGS:
             continue
-        recorded = value is not None or _SS_KEY.get(name, f"ss_{name}") in metadata
-        out[name] = _level(value) if recorded else UNKNOWN
+        if value is not None or _SS_KEY.get(name, f"ss_{name}") in metadata:  # else not recorded: left out
+            out[name] = _level(value)
     for key, value in sorted((prov.get("extra") or {}).items()):
         if key not in NOT_SETTING_KEYS and key not in out:
             out[key] = _level(value)
