@@ -5,12 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from users_runs import RUNS, SEVENTH, record, users_checkpoints
+from users_runs import FIRST_RUN, RUNS, SEVENTH, SEVENTH_RUN, record, users_checkpoints
 
 from evalkit.sync.store import ScoreStore
 
-FIRST_RUN = ("20261110T120000Z-aaaa", "2026-11-10T12:00:00+00:00")
-SEVENTH_RUN = ("20261111T120000Z-bbbb", "2026-11-11T12:00:00+00:00")
 
 
 @pytest.fixture(scope="session")

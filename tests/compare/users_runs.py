@@ -65,6 +65,8 @@ RUNS = [
 ]
 SEVENTH = ("SD15_dim32_v2_planned", "sd15", 32, "v2", 10, 2500, 1762860000, (0.95, 0.78, 0.03))
 NOISE = 0.05
+FIRST_RUN = ("20261110T120000Z-aaaa", "2026-11-10T12:00:00+00:00")  # (run_id, started_at) of the six's gate run
+SEVENTH_RUN = ("20261111T120000Z-bbbb", "2026-11-11T12:00:00+00:00")
 
 
 def true_quality(means) -> float:
