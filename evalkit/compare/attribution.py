@@ -167,7 +167,10 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
     for name, members in strata:
         if name != ALL_RUNS and len(members) < 2:
             continue
-        result.strata.append(context.stratum(name, members))
+        st = context.stratum(name, members)
+        if name == ALL_RUNS and len(families) > 1 and st.note is None:
+            st.note = "pools the bases: assumes each setting acts alike on every base (the per-base tables do not)"
+        result.strata.append(st)
     result.next_runs = context.next_runs(result.strata)
     if any(not r.has_metadata for r in runs):
         result.notes.append("runs without training metadata: their settings are unknown and they are left out "
