@@ -6,7 +6,8 @@ set of runs as a whole and for each base family with two or more runs
 
 1. leaves out runs that do not record a setting the others vary (listed,
    never guessed); a setting most runs do not record is not analysed;
-2. codes the varying settings as a run-level design (`design.py`), with the
+2. codes the varying settings as a run-level design (`design.py`: levels,
+   a trend only for steps/epochs), with the
    best run (highest quality) as the reference: every effect is "this level
    instead of the best run's";
 3. fits each run's suite mean (and quality) as an additive function of the
@@ -37,7 +38,7 @@ from evalkit.compare import bootstrap
 from evalkit.compare.design import (
     Coding, aliased_columns, coding, confounded_groups, design_matrix, independent_columns, is_number, sort_levels,
 )
-from evalkit.compare.factors import COSTLY, FAMILY_COST, UNKNOWN, ordered
+from evalkit.compare.factors import COSTLY, FAMILY_COST, LENGTH, UNKNOWN, ordered
 from evalkit.compare.runs import ATTRIBUTED_METRICS, ScoredRun
 from evalkit.gate.thresholds import DIRECTIONS
 
@@ -45,8 +46,6 @@ SCHEMA_VERSION = 1
 QUALITY = "quality"
 ALL_RUNS = "all runs"
 MAX_NEXT_RUNS = 8
-# Measures of one training length: steps = epochs x batches per epoch, so no run can move one alone.
-LENGTH = {"steps", "epoch", "num_epochs", "max_train_steps"}
 
 
 @dataclass
@@ -198,7 +197,7 @@ class _Context:
         rows = [self.runs[i].factors for i in members]
         out.constant = {f: rows[0][f] for f in self.factor_names
                         if f not in varying and all(r.get(f) is not UNKNOWN and r.get(f) == rows[0].get(f) for r in rows)}
-        codings = [coding(f, [r[f] for r in rows], self.runs[ref].factors[f]) for f in varying]
+        codings = [coding(f, [r[f] for r in rows], self.runs[ref].factors[f], trend=f in LENGTH) for f in varying]
         matrix, labels = design_matrix(codings, rows)
         groups = confounded_groups(codings, rows)
         grouped = {f: g for g in groups for f in g}

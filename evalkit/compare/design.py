@@ -1,10 +1,10 @@
 """The run-level design: factors coded as columns, and which of them the runs can tell apart.
 
-Each run is a row. A factor with two levels, or with text levels, becomes one
-indicator column per level other than the reference run's; a numeric factor
-with three or more levels (network_dim 32/64/128, steps) becomes one trend
-column, log2 of the value when all values are positive (an effect per
-doubling), else the value itself. Every column is 0 on the reference run.
+Each run is a row. A factor becomes one indicator column per level other
+than the reference run's, except a training-length factor (steps, epochs)
+with three or more numeric levels, which becomes one trend column: log2 of
+the value when all values are positive (an effect per doubling), else the
+value itself. Every column is 0 on the reference run.
 
 A column is separately estimable when no combination of the other columns
 reproduces it. Columns that some combination ties together are aliased:
@@ -59,9 +59,9 @@ class Coding:
         return self.code(level)
 
 
-def coding(factor: str, values: list, reference: Any) -> Coding:
+def coding(factor: str, values: list, reference: Any, trend: bool = False) -> Coding:
     levels = tuple(sort_levels(values))
-    if len(levels) > 2 and all(is_number(v) for v in levels):
+    if trend and len(levels) > 2 and all(is_number(v) for v in levels):
         kind = "log2" if all(v > 0 for v in levels) else "linear"
     else:
         kind = "levels"

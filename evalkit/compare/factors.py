@@ -40,6 +40,10 @@ _SS_KEY = {"base_model_name": "ss_sd_model_name"}
 # Settings that make a run bigger or longer when they grow: a next run prefers not to raise them.
 COSTLY = {"network_dim", "steps", "max_train_steps", "num_epochs", "epoch", "total_batch_size",
           "batch_size_per_device", "num_train_images", "max_token_length", "resolution", "network_args"}
+# Measures of one training length (steps = epochs x batches per epoch): with three or more levels they
+# are a trend (per doubling); every other setting, network_dim included, is compared level by level, so
+# no effect of dim 128 is extrapolated from dim 32 and 64.
+LENGTH = {"steps", "epoch", "num_epochs", "max_train_steps"}
 # Base families in order of training cost.
 FAMILY_COST = {"SD1.5": 0, "SD2": 0.5, "SDXL": 1}
 
