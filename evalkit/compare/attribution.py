@@ -36,7 +36,7 @@ import numpy as np
 
 from evalkit.compare import bootstrap
 from evalkit.compare.design import (
-    Coding, aliased_columns, coding, confounded_groups, design_matrix, independent_columns, is_number, sort_levels,
+    aliased_columns, coding, confounded_groups, design_matrix, independent_columns, is_number, sort_levels,
 )
 from evalkit.compare.factors import COSTLY, FAMILY_COST, LENGTH, UNKNOWN, ordered
 from evalkit.compare.runs import ATTRIBUTED_METRICS, ScoredRun
