@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "evalkit.render.cli",
     "evalkit.score.cli",
     "evalkit.gate.cli",
+    "evalkit.compare.cli",
     "evalkit.report.cli",
     "evalkit.sync.cli",
 ]

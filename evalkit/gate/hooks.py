@@ -26,6 +26,9 @@ def after_run(record: RunRecord, reports_dir: Path, *, report: bool, sync: bool)
     store = ScoreStore.default(reports_dir)
     store.add_run(record)
     lines = [f"score store: {store.path} (run {record.run_id})"]
+    from evalkit.compare.api import summary_after_run
+
+    lines += summary_after_run(record, reports_dir)  # which setting made which difference (2+ checkpoints)
     if report:
         from evalkit.report.api import write_index, write_run_report
         from evalkit.report.sources import load_runs

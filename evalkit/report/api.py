@@ -16,6 +16,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.gate.record import METRICS, RunRecord
 from evalkit.report import charts
+from evalkit.report.attribution_view import attribution_section, caption_names
 from evalkit.report.golden_dist import golden_distribution
 from evalkit.report.images import RunImages
 from evalkit.report.index_view import compare_data, filter_options, setting_summary
@@ -81,6 +82,7 @@ def write_index(records: list[RunRecord], reports_dir: Path) -> Path:
         distinct=sum(g.checkpoints for g in settings[0][1]) if settings else 0,
         run_links={r.run_id: page_url(reports_dir / r.run_id / "index.html", reports_dir) for r in records},
         timeline=timeline, data=compare_data(records, rows, reports_dir, thresholds),
+        attribution=attribution_section(records, reports_dir), caption_names=caption_names(records, reports_dir),
     )
 
 

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.compare.factors import FAMILY_LABELS
 from evalkit.gate.record import METRICS, CheckpointResult, RunRecord
 from evalkit.sync.rows import caption_version as recorded_caption_version
 
-FAMILY_LABELS = {"sd15": "SD1.5", "sd2": "SD2", "sdxl": "SDXL"}
 NO_VALUE = "—"
 # run ids become folder names and URLs: anything else could climb out of the reports folder.
 SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
