@@ -85,11 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, help_ in [
-        ("grid", "pixel-grid sharpness checks"),
-        ("palette", "palette fidelity checks"),
-        ("realism", "photorealism drift checks"),
-        ("baseline", "comparisons against a recorded baseline"),
-        ("set", "set-level checks against the golden punks (distance, memorisation)"),
-    ]:
+    from evalkit.score.metrics import MARKERS
+
+    for name, help_ in MARKERS:
         config.addinivalue_line("markers", f"{name}: {help_}")

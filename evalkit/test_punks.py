@@ -7,11 +7,13 @@ Per checkpoint, in this order:
   threshold with 95% confidence (seed noise cannot flip it);
 * ``test_golden_distance[ckpt]``, ``test_memorisation[ckpt]``: set level;
 * ``test_baseline[ckpt-metric]``: paired comparison with the recorded baseline;
-* ``test_grid_sharpness[ckpt-prompt-seedN]`` (and palette/photorealism): one
-  lenient floor per render, catching a broken image.
+* ``test_grid_sharpness[ckpt-prompt-seedN]`` (one ``test_<metric>`` per row of
+  `evalkit.score.metrics.IMAGE_METRICS`): one lenient floor per render,
+  catching a broken image.
 
-Markers: grid, palette, realism (per metric), set, baseline. Scores go to
-JUnit properties; a failure names the metric, the numbers and the renders.
+Markers: each metric row's marker (grid, palette, realism), set, baseline.
+Scores go to JUnit properties; a failure names the metric, the numbers and
+the renders.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS
-from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS, metric as metric_row
 
-MARKS = {"grid_sharpness": pytest.mark.grid, "palette_fidelity": pytest.mark.palette, "photorealism": pytest.mark.realism}
+MARKS = {m.name: getattr(pytest.mark, m.marker) for m in IMAGE_METRICS}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Case:
         return self.checkpoint.stem
 
 
+SET_KINDS = {s.name for s in SET_METRICS}
+
+
 def _cases(kind: str, metric: str | None, session) -> list:
     out = []
     for ck in session.checkpoints:
@@ -55,7 +59,7 @@ def _cases(kind: str, metric: str | None, session) -> list:
                 marks = [MARKS[m]] + ([pytest.mark.baseline] if kind == "baseline" else [])
                 out.append(pytest.param(Case(ck, kind, m), id=f"{name}-{m}", marks=marks))
         else:
-            marks = [pytest.mark.set] if kind in ("mmd", "memorisation") else []
+            marks = [pytest.mark.set] if kind in SET_KINDS else []
             out.append(pytest.param(Case(ck, kind), id=name, marks=marks))
     return out
 
@@ -63,12 +67,9 @@ def _cases(kind: str, metric: str | None, session) -> list:
 KINDS = {
     "test_render": ("render", None),
     "test_suite_mean": ("suite", None),
-    "test_golden_distance": ("mmd", None),
-    "test_memorisation": ("memorisation", None),
+    **{s.item: (s.name, None) for s in SET_METRICS},
     "test_baseline": ("baseline", None),
-    "test_grid_sharpness": ("image", "grid_sharpness"),
-    "test_palette_fidelity": ("image", "palette_fidelity"),
-    "test_photorealism": ("image", "photorealism"),
+    **{f"test_{m.name}": ("image", m.name) for m in IMAGE_METRICS},
 }
 
 
@@ -143,7 +144,7 @@ def _image(case, evaluation, evalkit_session, record_property):
     record_property("threshold", limit)
     record_property("render", path)
     if not im.passed[case.metric]:
-        side = ">=" if DIRECTIONS[case.metric] == "min" else "<="
+        side = metric_row(case.metric).direction.side
         pytest.fail(f"{case.name}: {case.metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
                     f"for {case.prompt_id} seed {case.seed}; look at {path}", pytrace=False)
 

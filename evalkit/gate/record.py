@@ -19,8 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from evalkit.paths import atomic_write_text
+from evalkit.score.metrics import METRICS
+
 SCHEMA_VERSION = 1
-METRICS = ("grid_sharpness", "palette_fidelity", "photorealism")
+__all__ = ["METRICS", "CheckpointResult", "ImageResult", "RunRecord", "Verdict", "new_run_id", "utc_now"]
 
 
 @dataclass
@@ -120,11 +123,7 @@ class RunRecord:
     def write(self, reports_dir: Path) -> Path:
         """Write ``<reports_dir>/<run_id>/run.json`` atomically and return its path."""
         path = Path(reports_dir) / self.run_id / "run.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
 
     @classmethod
     def read(cls, path: Path) -> "RunRecord":

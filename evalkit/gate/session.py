@@ -19,12 +19,13 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.gate import baseline as baselines
 from evalkit.gate.quality import quality
-from evalkit.gate.record import METRICS, CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
+from evalkit.gate.record import CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
 from evalkit.gate.set_checks import memorisation_verdict, mmd_verdict
-from evalkit.gate.stats import beyond, mean_bounds
-from evalkit.gate.thresholds import DIRECTIONS, golden_distribution, load_thresholds, passes, read_overrides
+from evalkit.gate.stats import mean_bounds
+from evalkit.gate.thresholds import golden_distribution, load_thresholds, read_overrides
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
 
 WORST_SHOWN = 3
@@ -83,7 +84,8 @@ class Evaluation:
         return next((im for im in self.result.images if im.prompt_id == prompt_id and im.seed == seed), None)
 
     def worst_images(self, metric: str, n: int = WORST_SHOWN) -> list[ImageResult]:
-        return sorted(self.result.images, key=lambda im: im.scores[metric], reverse=DIRECTIONS[metric] == "max")[:n]
+        rank = metric_row(metric).direction.rank
+        return sorted(self.result.images, key=lambda im: rank(im.scores[metric]))[:n]
 
 
 class GateSession:
@@ -173,16 +175,18 @@ class GateSession:
 
         by_id = {p.id: p for p in self.prompts}
         ref, t = self.reference, self.thresholds
-        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes, prompt=by_id[r.prompt_id].text)
+                     for r in ev.renders]
         ev.set_scores = set_scores([s.cells for s in ev.scores], ref)
         ev.result.set_level = ev.set_scores.to_dict()
         for r, s, near in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest):
             p = by_id[r.prompt_id]
-            scores = rounded({m: getattr(s, m) for m in METRICS})
+            scores = rounded(s.values)
             limits = {m: t.image_limit(m, p.id) for m in METRICS}
+            passed = {m.name: m.direction.passes(scores[m.name], limits[m.name]) for m in IMAGE_METRICS}
             ev.result.images.append(ImageResult(
                 prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=p.hex_codes, render=self.relative(r.path),
-                grid24=s.cells.tolist(), scores=scores, passed={m: passes(m, scores[m], limits[m]) for m in METRICS},
+                grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
             ))
@@ -193,8 +197,9 @@ class GateSession:
     def suite_verdict(self, ev: Evaluation, metric: str) -> Verdict:
         limit = self.thresholds.suite[metric]
         b = mean_bounds(ev.values(metric))
-        passed = not beyond(b, DIRECTIONS[metric], limit)
-        side = ">=" if DIRECTIONS[metric] == "min" else "<="
+        direction = metric_row(metric).direction
+        passed = not direction.beyond(b, limit)
+        side = direction.side
         msg = (f"{metric}: suite mean {b.mean:.3f} (95% interval {b.low:.3f}..{b.high:.3f}, {b.n} renders) "
                f"{'is' if passed else 'is not'} {side} {limit:.3f}")
         if not passed:

@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS, RunRecord
+from evalkit.gate.record import RunRecord
+from evalkit.score.metrics import IMAGE_METRICS, METRICS
 from evalkit.report import charts
 from evalkit.report.golden_dist import golden_distribution
 from evalkit.report.images import RunImages
@@ -31,7 +32,7 @@ INDEX_COLUMNS = [
     *[(m, m.replace("_", " "), "num") for m in METRICS],
     ("quality", "quality", "num"), ("verdict", "verdict", "text"),
 ]
-METRIC_SHORT = {"grid_sharpness": "grid", "palette_fidelity": "palette", "photorealism": "photoreal"}
+METRIC_SHORT = {m.name: m.short for m in IMAGE_METRICS}
 
 
 def write_run_report(record: RunRecord, reports_dir: Path, golden_dir: Path | None = None) -> Path:

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.gate.record import METRICS, CheckpointResult, RunRecord
+from evalkit.gate.record import CheckpointResult, RunRecord
+from evalkit.score.metrics import METRICS
 from evalkit.sync.rows import caption_version as recorded_caption_version
 
 FAMILY_LABELS = {"sd15": "SD1.5", "sd2": "SD2", "sdxl": "SDXL"}
