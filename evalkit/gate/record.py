@@ -46,9 +46,16 @@ class ImageResult:
 
 @dataclass
 class Verdict:
-    """One gate decision: a threshold on a metric's suite mean, a baseline comparison, or a set-level check."""
+    """One gate decision: a threshold on a metric's suite mean, a baseline comparison, or a set-level check.
 
-    kind: str  # "threshold" | "baseline" | "set"
+    The gate's items only report a verdict the session made (`GateSession`):
+    ``properties`` become JUnit properties, ``skip`` skips the item, a failed
+    one fails with ``failure``. Those three are for the item only: they are
+    not part of the run record (`RECORD_FIELDS`). Per-image and render
+    verdicts ("image", "render") are never recorded; the images carry them.
+    """
+
+    kind: str  # "threshold" | "baseline" | "set" (recorded); "image" | "render" (items only)
     metric: str  # a METRICS name, or "mmd" / "memorisation"
     passed: bool
     value: float  # suite mean (threshold), delta (baseline), statistic (set)
@@ -57,6 +64,15 @@ class Verdict:
     threshold: float | None = None
     baseline: float | None = None
     message: str = ""
+    properties: list[tuple[str, Any]] = field(default_factory=list)  # JUnit (name, value), in order
+    skip: str | None = None  # why the item does not apply
+    failure: str = ""  # the line a failed item fails with
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RECORD_FIELDS}
+
+
+RECORD_FIELDS = ("kind", "metric", "passed", "value", "low", "high", "threshold", "baseline", "message")
 
 
 @dataclass
@@ -107,7 +123,10 @@ class RunRecord:
         return "error" if "error" in states else "fail" if "fail" in states else "pass"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for ck, c in zip(data["checkpoints"], self.checkpoints):
+            ck["verdicts"] = [v.to_dict() for v in c.verdicts]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
