@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
-from evalkit.render.attach import put_on, take_off
+from evalkit.render.lora_slot import put_on, take_off
 from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
