@@ -16,9 +16,7 @@ import pytest
 from evalkit.errors import EvalkitError
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
-from evalkit.plugin import REPO_ROOT
-
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
+from evalkit.paths import DEFAULT_CHECKPOINT
 
 
 def pytest_configure(config: pytest.Config) -> None:

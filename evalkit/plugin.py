@@ -8,14 +8,9 @@ fixtures.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GOLDEN = REPO_ROOT / "golden"
-DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
-DEFAULT_REPORTS = REPO_ROOT / "reports"
+from evalkit.paths import DEFAULT_GOLDEN, DEFAULT_PROMPTS, DEFAULT_REPORTS, REPO_ROOT  # noqa: F401 (re-exported)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.paths import atomic_write
 from evalkit.score.metrics import IMAGE_METRICS, METRICS
 
 METRIC_TITLES = {m.name: m.label for m in IMAGE_METRICS}
@@ -110,9 +111,5 @@ def _parse_time(text: str) -> datetime:
 
 
 def _save(fig, out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fig.savefig(tmp, format="svg", metadata={"Date": None})  # no timestamp: same data, same file
-    tmp.replace(out)
-    return out
+    # No timestamp: same data, same file.
+    return atomic_write(Path(out), lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None}))

@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit.errors import EvalkitError
-
-DEFAULT_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+from evalkit.paths import DEFAULT_GOLDEN
 
 
 def register(subparsers) -> None:
