@@ -75,7 +75,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from evalkit.gate.hooks import after_run
+    from evalkit.after_run import after_run
 
     config = session.config
     gate: GateSession = config.evalkit_session

@@ -1,4 +1,4 @@
-"""The report's entry points, called by the gate (`evalkit.gate.hooks`) and by `evalkit report`.
+"""The report's entry points, called by the gate (`evalkit.after_run`) and by `evalkit report`.
 
     write_run_report(record, reports_dir, golden_dir)  -> reports/<run_id>/index.html
     write_index(records, reports_dir)                   -> reports/index.html
