@@ -4,6 +4,8 @@ Registered through the ``pytest11`` entry point, so the options exist in any
 pytest run once evalkit is installed. The collected evaluation lives in
 ``evalkit/test_punks.py``; this module only declares options and shared
 fixtures.
+Plugin state lives in ``config.stash`` under the keys below (set in
+``evalkit/conftest.py``'s ``pytest_configure``), never as attributes on config.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import pytest
 
 from evalkit.paths import DEFAULT_GOLDEN, DEFAULT_PROMPTS, DEFAULT_REPORTS, REPO_ROOT  # noqa: F401 (re-exported)
+
+GATE_SESSION = pytest.StashKey["object"]()  # the run's evalkit.gate.session.GateSession
+SUMMARY_LINES = pytest.StashKey[list]()  # lines the terminal summary prints after the leaderboard
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

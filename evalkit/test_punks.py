@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.plugin import GATE_SESSION
 from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS
 
 MARKS = {m.name: getattr(pytest.mark, m.marker) for m in IMAGE_METRICS}
@@ -75,7 +76,7 @@ KINDS = {
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         kind, metric = KINDS[metafunc.function.__name__]
-        metafunc.parametrize("case", _cases(kind, metric, metafunc.config.evalkit_session))
+        metafunc.parametrize("case", _cases(kind, metric, metafunc.config.stash[GATE_SESSION]))
 
 
 def _report(verdict, record_property) -> None:

@@ -33,7 +33,8 @@ WORST_SHOWN = 3
 
 @dataclass
 class Options:
-    """The command line, as the gate needs it."""
+    """The command line, as the gate needs it: every field but checkpoints/rootdir/command is the
+    pytest option of the same name (evalkit/plugin.py)."""
 
     golden: Path
     prompts: Path | None
@@ -51,6 +52,12 @@ class Options:
     update_baseline: bool = False
     baseline: str | None = None
     command: str = ""
+
+    def __post_init__(self):
+        # The command line gives strings; the gate works with paths.
+        self.golden = Path(self.golden)
+        self.prompts = Path(self.prompts) if self.prompts else None
+        self.reports_dir = Path(self.reports_dir)
 
 
 @dataclass
