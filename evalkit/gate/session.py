@@ -120,6 +120,7 @@ class GateSession:
         self._reference = None
         self._thresholds = None
         self.record_path: Path | None = None
+        self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -161,13 +162,15 @@ class GateSession:
         return ev
 
     def _render(self, ev: Evaluation):
-        from evalkit.render.run import render_checkpoint
+        from evalkit.render.run import PipelineCache, render_checkpoint
 
+        if self.pipelines is None:
+            self.pipelines = PipelineCache()
         o = self.opts
         job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
                                       score_only=o.score_only, progress=False, batch_size=o.batch_size,
-                                      compile=o.compile)
+                                      compile=o.compile, pipelines=self.pipelines)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
         r.info, r.base_model = info.to_dict(), job.base_label
