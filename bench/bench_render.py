@@ -31,7 +31,8 @@ from evalkit.golden.prompts import load_prompts
 from evalkit.inspect.api import inspect_checkpoint
 from evalkit.inspect.kohya_format import kohya_lora_state_dict, kohya_state_dict_to_file, targets_for_configs
 from evalkit.render import sd_configs
-from evalkit.render.attach import attach_lora, detach_lora, fuse, put_on, take_off
+from evalkit.render.attach import attach_lora, detach_lora, fuse
+from evalkit.render.lora_slot import put_on, take_off
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import RenderConfig
 from evalkit.render.renderer import RenderJob, environment, render_suite
@@ -166,7 +167,7 @@ def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Pat
 
 def merge_switch(pipe, loras, device) -> dict:
     """The evalkit switch alone (take off + put on + verify), and the probe forward inside it."""
-    from evalkit.render.attach import probe
+    from evalkit.render.lora_checks import probe
     from evalkit.render.merge import load_lora_to_device
 
     infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]

@@ -11,23 +11,20 @@ import importlib
 import sys
 
 from evalkit import __version__
-from evalkit.errors import EvalkitError
+from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EvalkitError
 
-# (module, subcommand) in the order of the data path; a module that does not
-# exist yet is simply not offered.
+# Subcommand modules in the order of the data path (the gate runs as pytest); a module
+# that does not exist yet is simply not offered.
 SUBCOMMAND_MODULES = [
     "evalkit.inspect.cli",
     "evalkit.render.cli",
     "evalkit.score.cli",
-    "evalkit.gate.cli",
     "evalkit.compare.cli",
     "evalkit.report.cli",
     "evalkit.sync.cli",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # some input failed (as pytest's "tests failed")
-EXIT_USAGE = 4  # bad command line or bad input file (pytest's usage error)
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ leaderboard is printed in the terminal summary.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -16,27 +17,26 @@ import pytest
 from evalkit.errors import EvalkitError
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
-from evalkit.plugin import REPO_ROOT
+from evalkit.paths import DEFAULT_CHECKPOINT
+from evalkit.plugin import GATE_SESSION, SUMMARY_LINES
 
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
+# Options fields that are not a command-line option of the same name (evalkit/plugin.py declares those).
+DERIVED = {"checkpoints", "rootdir", "command"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    opt = config.getoption
+    given = {f.name: config.getoption(f.name) for f in fields(Options) if f.name not in DERIVED}
     try:
         opts = Options(
-            golden=Path(opt("golden")), prompts=Path(opt("prompts")) if opt("prompts") else None,
-            checkpoints=resolve_checkpoints(opt("checkpoint"), opt("checkpoint_dir"), DEFAULT_CHECKPOINT),
-            reports_dir=Path(opt("reports_dir")), rootdir=Path(config.rootpath), base_model=opt("base_model"),
-            base_config=opt("base_config"), batch_size=opt("batch_size"), compile=opt("compile"),
-            device=opt("device"), lora_scale=opt("lora_scale"), render_only=opt("render_only"),
-            score_only=opt("score_only"), update_baseline=opt("update_baseline"), baseline=opt("baseline"),
-            command=command_line(config.invocation_params.args),
+            **given,
+            checkpoints=resolve_checkpoints(config.getoption("checkpoint"), config.getoption("checkpoint_dir"),
+                                            DEFAULT_CHECKPOINT),
+            rootdir=Path(config.rootpath), command=command_line(config.invocation_params.args),
         )
-        config.evalkit_session = GateSession(opts)
+        config.stash[GATE_SESSION] = GateSession(opts)
     except EvalkitError as exc:
         raise pytest.UsageError(f"evalkit: {exc}") from None
-    config.evalkit_lines = []
+    config.stash[SUMMARY_LINES] = []
     # The items report scores with record_property; pytest warns once per item that per-testcase
     # properties are outside the strict xunit2 schema (its default junit_family), which buried the
     # run's summary under ~140 identical warnings. The properties are written either way.
@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def evalkit_session(request) -> GateSession:
-    return request.config.evalkit_session
+    return request.config.stash[GATE_SESSION]
 
 
 @pytest.fixture
@@ -70,31 +70,31 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
     case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
     if report.failed and case is not None:
-        ev = item.config.evalkit_session.evaluations.get(case.name)
+        ev = item.config.stash[GATE_SESSION].evaluations.get(case.name)
         if ev is not None:
             ev.failed = True
     return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from evalkit.gate.hooks import after_run
+    from evalkit.after_run import after_run
 
     config = session.config
-    gate: GateSession = config.evalkit_session
+    gate: GateSession = config.stash[GATE_SESSION]
     record = gate.finish()
     if record is None:
         return
     try:
-        config.evalkit_lines = after_run(record, gate.reports_dir, report=config.getoption("report"),
-                                         sync=config.getoption("sync"))
+        config.stash[SUMMARY_LINES] = after_run(record, gate.reports_dir, report=config.getoption("report"),
+                                                sync=config.getoption("sync"))
     except EvalkitError as exc:
         # The record is already on disk; a bad report/sync setting is a usage error, never a silent pass.
-        config.evalkit_lines = [f"evalkit: error: {exc}"]
+        config.stash[SUMMARY_LINES] = [f"evalkit: error: {exc}"]
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    gate: GateSession | None = getattr(config, "evalkit_session", None)
+    gate: GateSession | None = config.stash.get(GATE_SESSION, None)
     if gate is None or not gate.evaluations:
         return
     tr = terminalreporter
@@ -108,5 +108,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             tr.write_line(f"obtained scores of {ev.name} (regressed): {ev.obtained_written}")
     if gate.record_path:
         tr.write_line(f"run record: {gate.record_path}")
-    for line in config.evalkit_lines:
+    for line in config.stash.get(SUMMARY_LINES, []):
         tr.write_line(line)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import os
 
+# Exit codes of every evalkit command (README "Exit codes"); pytest's own for the gate.
+EXIT_OK = 0
+EXIT_FAILED = 1  # some input failed (as pytest's "tests failed")
+EXIT_USAGE = 4  # bad command line or bad input file (pytest's usage error)
+
 
 class EvalkitError(Exception):
     """A one-line, user-facing error about one file (or one setting)."""

@@ -4,18 +4,18 @@ Registered through the ``pytest11`` entry point, so the options exist in any
 pytest run once evalkit is installed. The collected evaluation lives in
 ``evalkit/test_punks.py``; this module only declares options and shared
 fixtures.
+Plugin state lives in ``config.stash`` under the keys below (set in
+``evalkit/conftest.py``'s ``pytest_configure``), never as attributes on config.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GOLDEN = REPO_ROOT / "golden"
-DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
-DEFAULT_REPORTS = REPO_ROOT / "reports"
+from evalkit.paths import DEFAULT_GOLDEN, DEFAULT_PROMPTS, DEFAULT_REPORTS, REPO_ROOT  # noqa: F401 (re-exported)
+
+GATE_SESSION = pytest.StashKey["object"]()  # the run's evalkit.gate.session.GateSession
+SUMMARY_LINES = pytest.StashKey[list]()  # lines the terminal summary prints after the leaderboard
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,11 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, help_ in [
-        ("grid", "pixel-grid sharpness checks"),
-        ("palette", "palette fidelity checks"),
-        ("realism", "photorealism drift checks"),
-        ("baseline", "comparisons against a recorded baseline"),
-        ("set", "set-level checks against the golden punks (distance, memorisation)"),
-    ]:
+    from evalkit.score.metrics import MARKERS
+
+    for name, help_ in MARKERS:
         config.addinivalue_line("markers", f"{name}: {help_}")

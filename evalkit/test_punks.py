@@ -7,11 +7,13 @@ Per checkpoint, in this order:
   threshold with 95% confidence (seed noise cannot flip it);
 * ``test_golden_distance[ckpt]``, ``test_memorisation[ckpt]``: set level;
 * ``test_baseline[ckpt-metric]``: paired comparison with the recorded baseline;
-* ``test_grid_sharpness[ckpt-prompt-seedN]`` (and palette/photorealism): one
-  lenient floor per render, catching a broken image.
+* ``test_grid_sharpness[ckpt-prompt-seedN]`` (one ``test_<metric>`` per row of
+  `evalkit.score.metrics.IMAGE_METRICS`): one lenient floor per render,
+  catching a broken image.
 
-Markers: grid, palette, realism (per metric), set, baseline. Scores go to
-JUnit properties; a failure names the metric, the numbers and the renders.
+Markers: each metric row's marker (grid, palette, realism), set, baseline.
+Scores go to JUnit properties; a failure names the metric, the numbers and
+the renders.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS
-from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.plugin import GATE_SESSION
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS
 
-MARKS = {"grid_sharpness": pytest.mark.grid, "palette_fidelity": pytest.mark.palette, "photorealism": pytest.mark.realism}
+MARKS = {m.name: getattr(pytest.mark, m.marker) for m in IMAGE_METRICS}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Case:
         return self.checkpoint.stem
 
 
+SET_KINDS = {s.name for s in SET_METRICS}
+
+
 def _cases(kind: str, metric: str | None, session) -> list:
     out = []
     for ck in session.checkpoints:
@@ -55,7 +59,7 @@ def _cases(kind: str, metric: str | None, session) -> list:
                 marks = [MARKS[m]] + ([pytest.mark.baseline] if kind == "baseline" else [])
                 out.append(pytest.param(Case(ck, kind, m), id=f"{name}-{m}", marks=marks))
         else:
-            marks = [pytest.mark.set] if kind in ("mmd", "memorisation") else []
+            marks = [pytest.mark.set] if kind in SET_KINDS else []
             out.append(pytest.param(Case(ck, kind), id=name, marks=marks))
     return out
 
@@ -63,98 +67,57 @@ def _cases(kind: str, metric: str | None, session) -> list:
 KINDS = {
     "test_render": ("render", None),
     "test_suite_mean": ("suite", None),
-    "test_golden_distance": ("mmd", None),
-    "test_memorisation": ("memorisation", None),
+    **{s.item: (s.name, None) for s in SET_METRICS},
     "test_baseline": ("baseline", None),
-    "test_grid_sharpness": ("image", "grid_sharpness"),
-    "test_palette_fidelity": ("image", "palette_fidelity"),
-    "test_photorealism": ("image", "photorealism"),
+    **{f"test_{m.name}": ("image", m.name) for m in IMAGE_METRICS},
 }
 
 
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         kind, metric = KINDS[metafunc.function.__name__]
-        metafunc.parametrize("case", _cases(kind, metric, metafunc.config.evalkit_session))
+        metafunc.parametrize("case", _cases(kind, metric, metafunc.config.stash[GATE_SESSION]))
 
 
+def _report(verdict, record_property) -> None:
+    """What every item does with the session's `Verdict`: properties, then skip / fail / pass."""
+    if verdict.skip is not None:
+        pytest.skip(verdict.skip)
+    for name, value in verdict.properties:
+        record_property(name, value)
+    if not verdict.passed:
+        pytest.fail(verdict.failure, pytrace=False)
+
+
+def _set_item(name: str, item_name: str):
+    def item(case, evaluation, evalkit_session, record_property):
+        _report(evalkit_session.set_verdict(evaluation, name), record_property)
+    item.__name__ = item.__qualname__ = item_name
+    return item
+
+
+def _image_item(metric: str):
+    def item(case, evaluation, evalkit_session, record_property):
+        _report(evalkit_session.image_verdict(evaluation, metric, case.prompt_id, case.seed), record_property)
+    item.__name__ = item.__qualname__ = f"test_{metric}"
+    return item
+
+
+# Items in run order (the record keeps verdicts in that order). One function per registry row:
+# test_golden_distance, test_memorisation (SET_METRICS); test_grid_sharpness, ... (IMAGE_METRICS).
 def test_render(case, evaluation, evalkit_session, record_property):
-    r = evaluation.result
-    record_property("rendered", r.rendered)
-    record_property("cached", r.cached)
-    record_property("render_seconds", r.render_seconds)
-    expected = sum(len(p.seeds) for p in evalkit_session.prompts)
-    assert len(evaluation.renders) == expected, f"{case.checkpoint}: {len(evaluation.renders)} of {expected} renders"
+    _report(evalkit_session.render_verdict(evaluation), record_property)
 
 
 def test_suite_mean(case, evaluation, evalkit_session, record_property):
-    v = evalkit_session.suite_verdict(evaluation, case.metric)
-    record_property(f"{case.metric}_mean", round(v.value, 4))
-    record_property(f"{case.metric}_interval", f"{v.low:.4f}..{v.high:.4f}")
-    record_property(f"{case.metric}_threshold", v.threshold)
-    if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
+    _report(evalkit_session.suite_verdict(evaluation, case.metric), record_property)
 
 
-def test_golden_distance(case, evaluation, evalkit_session, record_property):
-    v = evalkit_session.mmd_verdict(evaluation)
-    mmd = evaluation.result.set_level.get("mmd") or {}
-    record_property("mmd2", mmd.get("mmd2"))
-    record_property("mmd_p_value", mmd.get("p_value"))
-    record_property("mmd_threshold", v.threshold)
-    if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
-
-
-def test_memorisation(case, evaluation, evalkit_session, record_property):
-    v = evalkit_session.memorisation_verdict(evaluation)
-    record_property("copy_rate", round(v.value, 4))
-    record_property("golden_copy_rate", v.baseline)
-    record_property("copy_rate_limit", round(v.threshold, 4))
-    if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
+globals().update({row.item: _set_item(row.name, row.item) for row in SET_METRICS})
 
 
 def test_baseline(case, evaluation, evalkit_session, record_property):
-    if evaluation.baseline_written is not None:
-        pytest.skip(f"--update-baseline: recorded {evaluation.baseline_written}")
-    path = evalkit_session.baseline_for(evaluation)
-    if path is None:
-        pytest.skip("no baseline recorded for this checkpoint (record one with --update-baseline, or pass --baseline)")
-    try:
-        c, message = evalkit_session.baseline_comparison(evaluation, case.metric, path)
-    except EvalkitError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    record_property("baseline", str(path))
-    record_property(f"{case.metric}_baseline_mean", round(c.baseline_mean, 4))
-    record_property(f"{case.metric}_obtained_mean", round(c.obtained_mean, 4))
-    record_property(f"{case.metric}_delta", round(c.delta.mean, 4))
-    record_property(f"{case.metric}_delta_interval", f"{c.delta.low:.4f}..{c.delta.high:.4f}")
-    if c.regressed:
-        pytest.fail(f"{case.name}: {message}", pytrace=False)
+    _report(evalkit_session.baseline_verdict(evaluation, case.metric), record_property)
 
 
-def _image(case, evaluation, evalkit_session, record_property):
-    im = evaluation.image(case.prompt_id, case.seed)
-    assert im is not None, f"{case.checkpoint}: no render for {case.prompt_id} seed {case.seed}"
-    value, limit = im.scores[case.metric], im.thresholds[case.metric]
-    path = evalkit_session.absolute(im.render)
-    record_property(case.metric, value)
-    record_property("threshold", limit)
-    record_property("render", path)
-    if not im.passed[case.metric]:
-        side = ">=" if DIRECTIONS[case.metric] == "min" else "<="
-        pytest.fail(f"{case.name}: {case.metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
-                    f"for {case.prompt_id} seed {case.seed}; look at {path}", pytrace=False)
-
-
-def test_grid_sharpness(case, evaluation, evalkit_session, record_property):
-    _image(case, evaluation, evalkit_session, record_property)
-
-
-def test_palette_fidelity(case, evaluation, evalkit_session, record_property):
-    _image(case, evaluation, evalkit_session, record_property)
-
-
-def test_photorealism(case, evaluation, evalkit_session, record_property):
-    _image(case, evaluation, evalkit_session, record_property)
+globals().update({f"test_{row.name}": _image_item(row.name) for row in IMAGE_METRICS})

@@ -45,7 +45,7 @@ def compare_records(records: list[RunRecord], reports_dir: Path | None = None, *
 
 def compare_store(reports_dir: Path, **options) -> Attribution:
     """`compare_records` over every run in ``<reports_dir>/evalkit.sqlite``."""
-    from evalkit.sync.store import STORE_FILE, ScoreStore  # moving to evalkit.store (issue 15)
+    from evalkit.store.store import STORE_FILE, ScoreStore
 
     reports_dir = Path(reports_dir)
     if not (reports_dir / STORE_FILE).is_file():

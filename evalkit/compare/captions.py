@@ -74,7 +74,7 @@ def check_label(text: str) -> str:
 # --- names a user gave -----------------------------------------------------------------
 
 def _store(reports_dir: Path):
-    from evalkit.sync.store import ScoreStore  # moving to evalkit.store (issue 15): one import to fix
+    from evalkit.store.store import ScoreStore
 
     return ScoreStore.default(reports_dir)
 
@@ -89,7 +89,7 @@ def name_captions(reports_dir: Path, fingerprint: str, label: str) -> tuple[str,
 
     The fingerprint must match the captions of a checkpoint the store holds, and only one version.
     """
-    from evalkit.sync.store import utc_now
+    from evalkit.store.store import utc_now
 
     prefix, label = parse_fingerprint(fingerprint), check_label(label)
     store = _store(reports_dir)

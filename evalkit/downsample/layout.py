@@ -12,7 +12,7 @@ non-backdrop cells are most likely under either template:
 * ``PUNK_LAYOUT`` is the same share over all punks.
 
 The tables are the 256 committed golden punks (``golden/``);
-``tests/score/test_layout.py`` checks they still match, and that a template
+``tests/score/test_colour_and_layout.py`` checks they still match, and that a template
 built without a punk still anchors that punk (leave-one-out).
 """
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS
-from evalkit.gate.stats import MeanBounds, beyond, mean_bounds
-from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.gate.stats import MeanBounds, mean_bounds
+from evalkit.paths import atomic_write_text
+from evalkit.score.metrics import METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
 
 SCHEMA_VERSION = 1
@@ -79,12 +79,7 @@ def document(checkpoint: str, sha256: str | None, prompts_path: Path, prompts_sh
 
 
 def write(path: Path, doc: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 def read(path: Path) -> Baseline:
@@ -114,14 +109,13 @@ class Comparison:
     worst_prompts: list[tuple[str, float]]  # prompt, mean delta over its seeds
 
     def message(self) -> str:
-        sign = -1 if DIRECTIONS[self.metric] == "min" else 1
         d = self.delta
         images = "; ".join(f"{p} seed {s}: {b:.3f} -> {o:.3f} ({path})" for p, s, b, o, path in self.worst)
         prompts = ", ".join(f"{p} {v:+.3f}" for p, v in self.worst_prompts)
         state = "regressed" if self.regressed else "within tolerance"
         return (f"{self.metric} {state} against baseline {self.baseline_path}: baseline {self.baseline_mean:.3f}, "
                 f"obtained {self.obtained_mean:.3f}, delta {d.mean:+.3f} (95% interval {d.low:+.3f}..{d.high:+.3f}, "
-                f"tolerance {sign * self.tolerance:+.3f}) over {d.n} (prompt, seed) pairs"
+                f"tolerance {metric_row(self.metric).direction.drop(self.tolerance):+.3f}) over {d.n} (prompt, seed) pairs"
                 + (f", {self.missing} not in the baseline" if self.missing else "")
                 + f"; worst prompts: {prompts}; look at {images}")
 
@@ -134,15 +128,14 @@ def compare(baseline: Baseline, obtained, metric: str, tolerance: float, show: i
         raise EvalkitError(baseline.path, "shares no (prompt, seed) render with this run's prompt suite")
     deltas = [o - b for _, _, b, o, _ in pairs]
     bounds = mean_bounds(deltas)
-    direction = DIRECTIONS[metric]
-    # A drop is negative for higher-is-better metrics, positive for photorealism.
-    regressed = beyond(bounds, direction, -tolerance if direction == "min" else tolerance)
-    worse_first = sorted(pairs, key=lambda t: (t[3] - t[2]) * (1 if direction == "min" else -1))
+    direction = metric_row(metric).direction
+    # A drop is negative for higher-is-better metrics, positive for lower-is-better ones.
+    regressed = direction.beyond(bounds, direction.drop(tolerance))
+    worse_first = sorted(pairs, key=lambda t: direction.rank(t[3] - t[2]))
     by_prompt = defaultdict(list)
     for p, _, b, o, _ in pairs:
         by_prompt[p].append(o - b)
-    prompt_means = sorted(((p, sum(v) / len(v)) for p, v in by_prompt.items()),
-                          key=lambda t: t[1] * (1 if direction == "min" else -1))
+    prompt_means = sorted(((p, sum(v) / len(v)) for p, v in by_prompt.items()), key=lambda t: direction.rank(t[1]))
     return Comparison(
         metric=metric, baseline_path=baseline.path,
         baseline_mean=sum(b for _, _, b, _, _ in pairs) / len(pairs),

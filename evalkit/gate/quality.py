@@ -11,19 +11,24 @@ golden punks themselves score 10.
 from __future__ import annotations
 
 from evalkit.gate.record import CheckpointResult
+from evalkit.score.metrics import IMAGE_METRICS
 
-WEIGHTS = {"grid_sharpness": 0.4, "palette_fidelity": 0.4, "photorealism": 0.2}
-FORMULA = "10 x grid^0.4 x palette^0.4 x (1 - realism)^0.2"
+# Each metric's factor and weight come from its registry row (`evalkit.score.metrics`).
+WEIGHTS = {m.name: m.quality_weight for m in IMAGE_METRICS}
+FORMULA = "10 x " + " x ".join(
+    f"{m.column if m.direction.higher_is_better else f'(1 - {m.column})'}^{m.quality_weight:g}" for m in IMAGE_METRICS)
 
 
 def quality(means: dict[str, float | None]) -> float | None:
-    if any(means.get(m) is None for m in WEIGHTS):
+    if any(means.get(m.name) is None for m in IMAGE_METRICS):
         return None
     q = 10.0
-    for metric, weight in WEIGHTS.items():
-        good = 1.0 - means[metric] if metric == "photorealism" else means[metric]
-        q *= min(1.0, max(0.0, good)) ** weight
+    for m in IMAGE_METRICS:
+        q *= min(1.0, max(0.0, m.direction.goodness(means[m.name]))) ** m.quality_weight
     return round(q, 2)
+
+
+COLUMN_WIDTH = 6  # a score prints as 0.000
 
 
 def best(checkpoints: list[CheckpointResult]) -> CheckpointResult | None:
@@ -37,13 +42,14 @@ def leaderboard(checkpoints: list[CheckpointResult]) -> list[str]:
     """Terminal lines: one row per checkpoint, best quality first, then the winner."""
     ranked = sorted(checkpoints, key=lambda c: (c.quality is None, -(c.quality or 0.0), c.name))
     width = max([len("checkpoint"), *(len(c.name) for c in checkpoints)])
+    widths = [max(COLUMN_WIDTH, len(m.column)) for m in IMAGE_METRICS]
+    header = "  ".join(f"{m.column:>{w}}" for m, w in zip(IMAGE_METRICS, widths))
     lines = [f"quality 0-10 = {FORMULA} (suite means)",
-             f"  {'#':>2}  {'checkpoint':<{width}}  {'grid':>6}  {'palette':>7}  {'realism':>7}  {'quality':>7}  status"]
+             f"  {'#':>2}  {'checkpoint':<{width}}  {header}  {'quality':>7}  status"]
     for rank, c in enumerate(ranked, 1):
-        cells = [_fmt(c.mean(m)) for m in WEIGHTS]
+        cells = "  ".join(f"{_fmt(c.mean(m.name)):>{w}}" for m, w in zip(IMAGE_METRICS, widths))
         q = "-" if c.quality is None else f"{c.quality:.1f}"
-        lines.append(f"  {rank if c.quality is not None else '-':>2}  {c.name:<{width}}  {cells[0]:>6}  {cells[1]:>7}  "
-                     f"{cells[2]:>7}  {q:>7}  {c.status}")
+        lines.append(f"  {rank if c.quality is not None else '-':>2}  {c.name:<{width}}  {cells}  {q:>7}  {c.status}")
     winner = best(checkpoints)
     if winner is None:
         lines.append("best: none (no checkpoint was scored)")

@@ -19,8 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from evalkit.paths import atomic_write_text
+from evalkit.score.metrics import METRICS
+
 SCHEMA_VERSION = 1
-METRICS = ("grid_sharpness", "palette_fidelity", "photorealism")
+__all__ = ["METRICS", "CheckpointResult", "ImageResult", "RunRecord", "Verdict", "new_run_id", "utc_now"]
 
 
 @dataclass
@@ -43,9 +46,16 @@ class ImageResult:
 
 @dataclass
 class Verdict:
-    """One gate decision: a threshold on a metric's suite mean, a baseline comparison, or a set-level check."""
+    """One gate decision: a threshold on a metric's suite mean, a baseline comparison, or a set-level check.
 
-    kind: str  # "threshold" | "baseline" | "set"
+    The gate's items only report a verdict the session made (`GateSession`):
+    ``properties`` become JUnit properties, ``skip`` skips the item, a failed
+    one fails with ``failure``. Those three are for the item only: they are
+    not part of the run record (`RECORD_FIELDS`). Per-image and render
+    verdicts ("image", "render") are never recorded; the images carry them.
+    """
+
+    kind: str  # "threshold" | "baseline" | "set" (recorded); "image" | "render" (items only)
     metric: str  # a METRICS name, or "mmd" / "memorisation"
     passed: bool
     value: float  # suite mean (threshold), delta (baseline), statistic (set)
@@ -54,6 +64,15 @@ class Verdict:
     threshold: float | None = None
     baseline: float | None = None
     message: str = ""
+    properties: list[tuple[str, Any]] = field(default_factory=list)  # JUnit (name, value), in order
+    skip: str | None = None  # why the item does not apply
+    failure: str = ""  # the line a failed item fails with
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RECORD_FIELDS}
+
+
+RECORD_FIELDS = ("kind", "metric", "passed", "value", "low", "high", "threshold", "baseline", "message")
 
 
 @dataclass
@@ -104,7 +123,10 @@ class RunRecord:
         return "error" if "error" in states else "fail" if "fail" in states else "pass"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for ck, c in zip(data["checkpoints"], self.checkpoints):
+            ck["verdicts"] = [v.to_dict() for v in c.verdicts]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
@@ -120,11 +142,7 @@ class RunRecord:
     def write(self, reports_dir: Path) -> Path:
         """Write ``<reports_dir>/<run_id>/run.json`` atomically and return its path."""
         path = Path(reports_dir) / self.run_id / "run.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
 
     @classmethod
     def read(cls, path: Path) -> "RunRecord":

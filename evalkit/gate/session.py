@@ -19,12 +19,13 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.gate import baseline as baselines
 from evalkit.gate.quality import quality
-from evalkit.gate.record import METRICS, CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
-from evalkit.gate.set_checks import memorisation_verdict, mmd_verdict
-from evalkit.gate.stats import beyond, mean_bounds
-from evalkit.gate.thresholds import DIRECTIONS, golden_distribution, load_thresholds, passes, read_overrides
+from evalkit.gate.record import CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
+from evalkit.gate.set_checks import JUDGES
+from evalkit.gate.stats import mean_bounds
+from evalkit.gate.thresholds import golden_distribution, load_thresholds, read_overrides
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
 
 WORST_SHOWN = 3
@@ -32,7 +33,8 @@ WORST_SHOWN = 3
 
 @dataclass
 class Options:
-    """The command line, as the gate needs it."""
+    """The command line, as the gate needs it: every field but checkpoints/rootdir/command is the
+    pytest option of the same name (evalkit/plugin.py)."""
 
     golden: Path
     prompts: Path | None
@@ -50,6 +52,12 @@ class Options:
     update_baseline: bool = False
     baseline: str | None = None
     command: str = ""
+
+    def __post_init__(self):
+        # The command line gives strings; the gate works with paths.
+        self.golden = Path(self.golden)
+        self.prompts = Path(self.prompts) if self.prompts else None
+        self.reports_dir = Path(self.reports_dir)
 
 
 @dataclass
@@ -83,7 +91,8 @@ class Evaluation:
         return next((im for im in self.result.images if im.prompt_id == prompt_id and im.seed == seed), None)
 
     def worst_images(self, metric: str, n: int = WORST_SHOWN) -> list[ImageResult]:
-        return sorted(self.result.images, key=lambda im: im.scores[metric], reverse=DIRECTIONS[metric] == "max")[:n]
+        rank = metric_row(metric).direction.rank
+        return sorted(self.result.images, key=lambda im: rank(im.scores[metric]))[:n]
 
 
 class GateSession:
@@ -111,6 +120,7 @@ class GateSession:
         self._reference = None
         self._thresholds = None
         self.record_path: Path | None = None
+        self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -152,13 +162,15 @@ class GateSession:
         return ev
 
     def _render(self, ev: Evaluation):
-        from evalkit.render.run import render_checkpoint
+        from evalkit.render.run import PipelineCache, render_checkpoint
 
+        if self.pipelines is None:
+            self.pipelines = PipelineCache()
         o = self.opts
         job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
                                       score_only=o.score_only, progress=False, batch_size=o.batch_size,
-                                      compile=o.compile)
+                                      compile=o.compile, pipelines=self.pipelines)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
         r.info, r.base_model = info.to_dict(), job.base_label
@@ -173,45 +185,57 @@ class GateSession:
 
         by_id = {p.id: p for p in self.prompts}
         ref, t = self.reference, self.thresholds
-        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes, prompt=by_id[r.prompt_id].text)
+                     for r in ev.renders]
         ev.set_scores = set_scores([s.cells for s in ev.scores], ref)
         ev.result.set_level = ev.set_scores.to_dict()
         for r, s, near in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest):
             p = by_id[r.prompt_id]
-            scores = rounded({m: getattr(s, m) for m in METRICS})
+            scores = rounded(s.values)
             limits = {m: t.image_limit(m, p.id) for m in METRICS}
+            passed = {m.name: m.direction.passes(scores[m.name], limits[m.name]) for m in IMAGE_METRICS}
             ev.result.images.append(ImageResult(
                 prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=p.hex_codes, render=self.relative(r.path),
-                grid24=s.cells.tolist(), scores=scores, passed={m: passes(m, scores[m], limits[m]) for m in METRICS},
+                grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
             ))
         ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS})
 
-    # -- verdicts (each item asks for its own; the record keeps those that ran) --------
+    # -- verdicts (each item asks for its own and only reports it; the record keeps those that ran) --
+
+    def render_verdict(self, ev: Evaluation) -> Verdict:
+        r = ev.result
+        expected = sum(len(p.seeds) for p in self.prompts)
+        passed = len(ev.renders) == expected
+        msg = f"{ev.path}: {len(ev.renders)} of {expected} renders"
+        return Verdict("render", "render", passed, float(len(ev.renders)), threshold=float(expected), message=msg,
+                       properties=[("rendered", r.rendered), ("cached", r.cached), ("render_seconds", r.render_seconds)],
+                       failure=msg)
 
     def suite_verdict(self, ev: Evaluation, metric: str) -> Verdict:
         limit = self.thresholds.suite[metric]
         b = mean_bounds(ev.values(metric))
-        passed = not beyond(b, DIRECTIONS[metric], limit)
-        side = ">=" if DIRECTIONS[metric] == "min" else "<="
+        direction = metric_row(metric).direction
+        passed = not direction.beyond(b, limit)
         msg = (f"{metric}: suite mean {b.mean:.3f} (95% interval {b.low:.3f}..{b.high:.3f}, {b.n} renders) "
-               f"{'is' if passed else 'is not'} {side} {limit:.3f}")
+               f"{'is' if passed else 'is not'} {direction.side} {limit:.3f}")
         if not passed:
             msg += "; look at " + ", ".join(f"{self.absolute(im.render)} ({im.scores[metric]:.2f})" for im in ev.worst_images(metric))
-        v = Verdict("threshold", metric, passed, b.mean, low=b.low, high=b.high, threshold=limit, message=msg)
+        v = Verdict("threshold", metric, passed, b.mean, low=b.low, high=b.high, threshold=limit, message=msg,
+                    properties=[(f"{metric}_mean", round(b.mean, 4)), (f"{metric}_interval", f"{b.low:.4f}..{b.high:.4f}"),
+                                (f"{metric}_threshold", limit)],
+                    failure=f"{ev.name}: {msg}")
         ev.add_verdict(v)
         return v
 
-    def mmd_verdict(self, ev: Evaluation) -> Verdict:
-        v = mmd_verdict(ev.set_scores, self.thresholds.mmd_effect)
-        ev.add_verdict(v)
-        return v
-
-    def memorisation_verdict(self, ev: Evaluation) -> Verdict:
+    def set_verdict(self, ev: Evaluation, name: str) -> Verdict:
+        """A `SET_METRICS` check (judged by `set_checks.JUDGES[name]`) against its limit."""
+        row = next(r for r in SET_METRICS if r.name == name)
         copies = [f"{self.absolute(im.render)} ~ golden {im.nearest_golden}"
                   for im, n in zip(ev.result.images, ev.set_scores.memorisation.nearest) if n.copied]
-        v = memorisation_verdict(ev.set_scores, self.thresholds.copy_rate_excess, copies[:WORST_SHOWN])
+        v = JUDGES[name](ev.set_scores, self.thresholds.set_limits[row.limit_key], copies[:WORST_SHOWN])
+        v.failure = f"{ev.name}: {v.message}"
         ev.add_verdict(v)
         return v
 
@@ -222,16 +246,51 @@ class GateSession:
         own = baselines.default_path(self.prompts_path, ev.name)
         return own if own.is_file() else None
 
-    def baseline_comparison(self, ev: Evaluation, metric: str, path: Path):
+    def baseline_verdict(self, ev: Evaluation, metric: str) -> Verdict:
+        """The paired comparison with the baseline; a skip when there is none or it was just written."""
+        if ev.baseline_written is not None:
+            return Verdict("baseline", metric, True, float("nan"), skip=f"--update-baseline: recorded {ev.baseline_written}")
+        path = self.baseline_for(ev)
+        if path is None:
+            return Verdict("baseline", metric, True, float("nan"), skip=(
+                "no baseline recorded for this checkpoint (record one with --update-baseline, or pass --baseline)"))
+        try:
+            c, v = self._baseline_comparison(ev, metric, path)
+        except EvalkitError as exc:
+            return Verdict("baseline", metric, False, float("nan"), message=str(exc), failure=str(exc))
+        v.properties = [
+            ("baseline", str(path)), (f"{metric}_baseline_mean", round(c.baseline_mean, 4)),
+            (f"{metric}_obtained_mean", round(c.obtained_mean, 4)), (f"{metric}_delta", round(c.delta.mean, 4)),
+            (f"{metric}_delta_interval", f"{c.delta.low:.4f}..{c.delta.high:.4f}"),
+        ]
+        v.failure = f"{ev.name}: {v.message}"
+        return v
+
+    def _baseline_comparison(self, ev: Evaluation, metric: str, path: Path):
         base = baselines.read(path)
         obtained = [(im.prompt_id, im.seed, im.scores, self.absolute(im.render)) for im in ev.result.images]
         c = baselines.compare(base, obtained, metric, self.thresholds.baseline[metric])
         if c.regressed and ev.obtained_written is None:
             ev.obtained_written = baselines.write(baselines.obtained_path(path, ev.name), self._baseline_document(ev))
         msg = c.message() + (f"; obtained scores written to {ev.obtained_written}" if c.regressed else "")
-        ev.add_verdict(Verdict("baseline", metric, not c.regressed, c.delta.mean, low=c.delta.low, high=c.delta.high,
-                               threshold=c.tolerance, baseline=c.baseline_mean, message=msg))
-        return c, msg
+        v = Verdict("baseline", metric, not c.regressed, c.delta.mean, low=c.delta.low, high=c.delta.high,
+                    threshold=c.tolerance, baseline=c.baseline_mean, message=msg)
+        ev.add_verdict(v)
+        return c, v
+
+    def image_verdict(self, ev: Evaluation, metric: str, prompt_id: str, seed: int) -> Verdict:
+        """One render's score against its per-image limit (the lenient floor); not recorded as a verdict."""
+        im = ev.image(prompt_id, seed)
+        if im is None:
+            msg = f"{ev.path}: no render for {prompt_id} seed {seed}"
+            return Verdict("image", metric, False, float("nan"), message=msg, failure=msg)
+        value, limit = im.scores[metric], im.thresholds[metric]
+        path = self.absolute(im.render)
+        side = metric_row(metric).direction.side
+        msg = (f"{metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
+               f"for {prompt_id} seed {seed}; look at {path}")
+        return Verdict("image", metric, im.passed[metric], value, threshold=limit, message=msg,
+                       properties=[(metric, value), ("threshold", limit), ("render", path)], failure=f"{ev.name}: {msg}")
 
     def _baseline_document(self, ev: Evaluation) -> dict:
         r = ev.result

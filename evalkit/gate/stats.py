@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalkit.score.metrics import Direction, direction_named
+
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 
@@ -41,10 +43,12 @@ def mean_bounds(values, seed: int = 0) -> MeanBounds:
     return MeanBounds(float(v.mean()), float(low), float(high), int(v.size))
 
 
-def beyond(bounds: MeanBounds, direction: str, limit: float) -> bool:
+def beyond(bounds: MeanBounds, direction: Direction | str, limit: float) -> bool:
     """True when the mean is confidently on the wrong side of ``limit``.
 
     ``direction`` "min": the mean should be at least ``limit`` (wrong side:
-    even the upper bound is below it); "max": at most ``limit``.
+    even the upper bound is below it); "max": at most ``limit``. The rule is
+    `evalkit.score.metrics.Direction.beyond`.
     """
-    return bounds.high < limit if direction == "min" else bounds.low > limit
+    d = direction if isinstance(direction, Direction) else direction_named(direction)
+    return d.beyond(bounds, limit)

@@ -3,16 +3,17 @@
 "What good looks like" is the golden punks' own score distribution
 (`golden_distribution`: each golden punk nearest-neighbour upscaled and
 scored like a render). Each default threshold is that distribution's
-5th percentile (95th for photorealism, where higher is worse) moved by a
-fixed margin:
+5th percentile (95th where higher is worse, as for photorealism) moved by a
+fixed margin, both from the metric's row in `evalkit.score.metrics`:
 
-* suite mean (the real gate, judged with 95% confidence): ``SUITE_MARGIN``;
-* one image (a lenient floor that only catches a broken render): ``IMAGE_MARGIN``.
+* suite mean (the real gate, judged with 95% confidence): ``row.suite_margin``;
+* one image (a lenient floor that only catches a broken render): ``row.image_margin``.
 
-Set-level limits: the MMD effect size (`evalkit.gate.set_checks`) and the
-share of renders that copy a golden punk beyond the rate at which golden
-punks already copy each other. Baseline tolerances are the drop of a suite
-mean that counts as a regression.
+Set-level limits (`SET_METRICS` rows, judged in `evalkit.gate.set_checks`):
+the MMD effect size and the share of renders that copy a golden punk beyond
+the rate at which golden punks already copy each other. Baseline tolerances
+(``row.baseline_tolerance``) are the drop of a suite mean that counts as a
+regression.
 
 Override in ``evalkit.toml`` (``[thresholds]``) or ``pyproject.toml``
 (``[tool.evalkit.thresholds]``); evalkit.toml wins when both set a value::
@@ -45,19 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS
-
-DIRECTIONS = {"grid_sharpness": "min", "palette_fidelity": "min", "photorealism": "max"}
-
-# Margins from the golden percentile. Golden punks score about 1 / 1 / 0; the
-# suite margins put the floor where the mean render has lost most of what makes
-# a punk (README "The gate" lists the testbed's means against them), the image
-# margins only below what a visibly broken single render scores.
-SUITE_MARGIN = {"grid_sharpness": 0.4, "palette_fidelity": 0.75, "photorealism": 0.25}
-IMAGE_MARGIN = {"grid_sharpness": 0.7, "palette_fidelity": 0.95, "photorealism": 0.6}
-BASELINE_TOLERANCE = {"grid_sharpness": 0.05, "palette_fidelity": 0.05, "photorealism": 0.05}
-MMD_EFFECT = 0.15
-COPY_RATE_EXCESS = 0.15
+from evalkit.paths import atomic_write_text
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS
 
 GOLDEN_SAMPLE = 64  # golden punks scored for the distribution (evenly spaced; ~3 s, then cached)
 GOLDEN_SIZE = 192  # px; golden upscales score the same at any integer scale
@@ -69,8 +59,7 @@ class Thresholds:
     suite: dict[str, float]
     image: dict[str, float]
     baseline: dict[str, float]
-    mmd_effect: float
-    copy_rate_excess: float
+    set_limits: dict[str, float]  # SetMetric.limit_key -> limit
     prompts: dict[str, dict[str, float]] = field(default_factory=dict)
     golden: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> golden percentiles
     sources: list[str] = field(default_factory=list)  # files that overrode a default
@@ -78,37 +67,36 @@ class Thresholds:
     def image_limit(self, metric: str, prompt_id: str) -> float:
         return self.prompts.get(prompt_id, {}).get(metric, self.image[metric])
 
+    def __getattr__(self, name: str) -> float:
+        # ``t.mmd_effect``, ``t.copy_rate_excess``: a set-level limit by its override key.
+        limits = self.__dict__.get("set_limits")
+        if limits is not None and name in limits:
+            return limits[name]
+        raise AttributeError(name)
+
     def to_record(self) -> dict[str, dict]:
         """`RunRecord.thresholds`: metric -> {"direction", "value" (suite mean), ...}."""
         out = {}
-        for m in METRICS:
+        for row in IMAGE_METRICS:
+            m = row.name
             out[m] = {
-                "direction": DIRECTIONS[m], "value": self.suite[m], "image": self.image[m],
+                "direction": row.direction.name, "value": self.suite[m], "image": self.image[m],
                 "baseline_tolerance": self.baseline[m], "golden": self.golden.get(m, {}),
                 "prompts": {p: v[m] for p, v in sorted(self.prompts.items()) if m in v},
             }
-        out["mmd"] = {"direction": "max", "value": self.mmd_effect, "statistic": "effect"}
-        out["memorisation"] = {"direction": "max", "value": self.copy_rate_excess, "statistic": "copy_rate - golden_copy_rate"}
+        for row in SET_METRICS:
+            out[row.name] = {"direction": row.direction.name, "value": self.set_limits[row.limit_key],
+                             "statistic": row.statistic}
         return out
 
 
-def passes(metric: str, value: float, limit: float) -> bool:
-    return value >= limit if DIRECTIONS[metric] == "min" else value <= limit
-
-
 def derive_defaults(golden: dict[str, dict[str, float]]) -> Thresholds:
-    """Defaults from the golden percentiles (see the module docstring)."""
-    def moved(m: str, margin: dict[str, float]) -> float:
-        if DIRECTIONS[m] == "min":
-            return round(max(0.0, golden[m]["q05"] - margin[m]), 4)
-        return round(min(1.0, golden[m]["q95"] + margin[m]), 4)
-
+    """Defaults from the golden percentiles and the registry's margins (see the module docstring)."""
     return Thresholds(
-        suite={m: moved(m, SUITE_MARGIN) for m in METRICS},
-        image={m: moved(m, IMAGE_MARGIN) for m in METRICS},
-        baseline=dict(BASELINE_TOLERANCE),
-        mmd_effect=MMD_EFFECT,
-        copy_rate_excess=COPY_RATE_EXCESS,
+        suite={m.name: m.direction.moved(golden[m.name], m.suite_margin) for m in IMAGE_METRICS},
+        image={m.name: m.direction.moved(golden[m.name], m.image_margin) for m in IMAGE_METRICS},
+        baseline={m.name: m.baseline_tolerance for m in IMAGE_METRICS},
+        set_limits={s.limit_key: s.default_limit for s in SET_METRICS},
         golden=golden,
     )
 
@@ -134,14 +122,11 @@ def golden_distribution(reference, cache_dir: Path | None = None) -> dict[str, d
     scores = [score_image(reference.cells[i][idx][:, idx], reference) for i in pick]
     out = {}
     for m in METRICS:
-        v = np.array([getattr(s, m) for s in scores])
+        v = np.array([s.value(m) for s in scores])
         q05, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95])
         out[m] = {"q05": round(float(q05), 4), "q50": round(float(q50), 4), "q95": round(float(q95), 4), "n": int(len(v))}
     if cached:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(cached)
+        atomic_write_text(cached, json.dumps(out, indent=1, sort_keys=True))
     return out
 
 
@@ -162,7 +147,7 @@ class Overrides:
     sources: list[str] = field(default_factory=list)
 
 
-SCALARS = ("mmd_effect", "copy_rate_excess")
+SCALARS = tuple(s.limit_key for s in SET_METRICS)
 
 
 def read_overrides(rootdir: Path) -> Overrides:
@@ -174,7 +159,7 @@ def read_overrides(rootdir: Path) -> Overrides:
             continue
         o.sources.append(str(path))
         for key, value in data.items():
-            if key in DIRECTIONS:
+            if key in METRICS:
                 o.suite[key] = _number(path, key, value)
             elif key in SCALARS:
                 o.scalars[key] = _number(path, key, value)
@@ -195,10 +180,9 @@ def load_thresholds(golden: dict[str, dict[str, float]], overrides: Overrides | 
     """Golden-derived defaults with the project's overrides applied."""
     t = derive_defaults(golden)
     o = overrides or Overrides()
-    scalars = {"mmd_effect": t.mmd_effect, "copy_rate_excess": t.copy_rate_excess, **o.scalars}
     return Thresholds(
         suite={**t.suite, **o.suite}, image={**t.image, **o.image}, baseline={**t.baseline, **o.baseline},
-        mmd_effect=scalars["mmd_effect"], copy_rate_excess=scalars["copy_rate_excess"],
+        set_limits={**t.set_limits, **o.scalars},
         prompts={p: dict(v) for p, v in o.prompts.items()}, golden=golden, sources=list(o.sources),
     )
 
@@ -219,7 +203,7 @@ def _table(path: Path, keys: tuple[str, ...]) -> dict:
 
 def _metric_table(path: Path, where: str, table: dict, into: dict[str, float]) -> None:
     for metric, value in table.items():
-        if metric not in DIRECTIONS:
+        if metric not in METRICS:
             raise EvalkitError(path, f"thresholds.{where}: unknown metric '{metric}' (known: {', '.join(METRICS)})")
         into[metric] = _number(path, f"{where}.{metric}", value)
 

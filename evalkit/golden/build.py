@@ -21,6 +21,7 @@ from PIL import Image
 
 from evalkit.golden.captions import BACKGROUND_RGB, CAPTIONERS, hex_code, punk_type
 from evalkit.golden.cpunks_source import TRAIN_SPLIT, load_cpunks
+from evalkit.paths import DEFAULT_GOLDEN
 
 QUOTAS = {"alien": 9, "ape": 22, "zombie": 40, "female": 93, "male": 92}
 SEEDS = [42, 43, 44, 45]
@@ -134,7 +135,7 @@ def write_prompts(path: Path, ids, labels, images) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "golden")
+    parser.add_argument("--out", type=Path, default=DEFAULT_GOLDEN)
     parser.add_argument("--count", type=int, default=256)
     args = parser.parse_args()
     build(args.out, args.count)

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from evalkit.cli import EXIT_OK, EXIT_USAGE
-from evalkit.errors import EvalkitError
+from evalkit.errors import EXIT_OK, EXIT_USAGE, EvalkitError
 from evalkit.inspect.api import inspect_checkpoint
 from evalkit.inspect.summary import format_summary
 

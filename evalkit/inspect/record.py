@@ -2,7 +2,7 @@
 
 This record is what the renderer reads, what the report shows and what the
 sync stores as "the training run". `to_dict()` gives the JSON schema
-documented in docs/inspect.md (bump SCHEMA_VERSION on any incompatible
+documented in README.md, "Inspecting checkpoints" > "JSON schema" (bump SCHEMA_VERSION on any incompatible
 change); `from_dict()` reads it back.
 """
 

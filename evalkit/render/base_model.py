@@ -37,9 +37,9 @@ class BaseRef:
 
 
 def search_dirs(lora: Path) -> list[Path]:
-    from evalkit.plugin import REPO_ROOT
+    from evalkit.paths import DEFAULT_CHECKPOINTS
 
-    return [lora.parent, lora.parent.parent, REPO_ROOT / "checkpoints", Path.cwd() / "checkpoints"]
+    return [lora.parent, lora.parent.parent, DEFAULT_CHECKPOINTS, Path.cwd() / "checkpoints"]
 
 
 def resolve_base(base_model: str | None, lora: Path, family: str | None, metadata_name: str | None,

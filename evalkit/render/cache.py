@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from evalkit.paths import atomic_write
 
 
 @dataclass
@@ -60,10 +61,8 @@ class RenderCache:
         return Render(path, meta["prompt_id"], meta["seed"], meta)
 
     def put(self, path: Path, digest: str, image: np.ndarray, meta: dict) -> Render:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".png.tmp")
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)  # atomic: a killed run leaves no half-written PNG under the real name
+        # atomic: a killed run leaves no half-written PNG under the real name
+        atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
         meta = dict(meta, prompt_digest=digest, png_sha256=_sha(path))
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1, sort_keys=True))
         return Render(path, meta["prompt_id"], meta["seed"], meta)

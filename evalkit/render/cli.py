@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
-from evalkit.plugin import DEFAULT_PROMPTS, DEFAULT_REPORTS
+from evalkit.paths import DEFAULT_PROMPTS, DEFAULT_REPORTS
 
 
 def register(sub) -> None:

@@ -12,7 +12,7 @@ and adds it to the weight in place. Switching copies the saved original
 weights back, so no rounding drift accumulates over hundreds of checkpoints,
 and the module tree never changes (a compiled UNet stays compiled).
 
-The took-effect checks are those of attach.py: every module of the file
+The took-effect checks are those of the peft path (lora_checks.py): every module of the file
 found in the base, each module's applied scale equal to alpha/rank x scale as
 inspect read it, and the UNet's output on a probe input changed.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from evalkit.errors import EvalkitError
+from evalkit.render.lora_checks import check_family, probe, verify_effect
 from evalkit.inspect.kohya_format import (
     SDXL_TEXT_ENCODER_PREFIXES, TEXT_ENCODER_PREFIX, TEXT_ENCODER_TARGET_CLASSES, UNET_CONV_TARGET_CLASSES,
     UNET_PREFIX, UNET_TARGET_CLASSES, kohya_lora_modules, sgm_rename,
@@ -38,8 +39,6 @@ def can_merge(info) -> bool:
 
 def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     """Merge the (inspected) kohya LoRA at `lora_path` into `pipe`; returns what was verified."""
-    from evalkit.render.attach import check_family, verify_effect
-
     info.raise_if_unsupported()
     check_family(pipe, lora_path, info)
     unmerge_lora(pipe)
@@ -114,8 +113,6 @@ def unmerge_lora(pipe) -> None:
 
 def _base_probe(pipe) -> torch.Tensor:
     # The base's probe output never changes (merges are undone exactly), so compute it once.
-    from evalkit.render.attach import probe
-
     if "_evalkit_base_probe" not in pipe.__dict__:
         pipe.__dict__["_evalkit_base_probe"] = probe(pipe)
     return pipe.__dict__["_evalkit_base_probe"]

@@ -2,7 +2,9 @@
 
 The gate, `evalkit render` and the testbed tests all call `render_checkpoint`,
 so there is one way a checkpoint becomes images. The base pipeline is loaded
-once per base and reused across checkpoints (LoRAs are unloaded in between).
+once per base and reused across checkpoints (LoRAs are unloaded in between):
+a `PipelineCache` the caller holds (the gate session holds one per run; other
+callers share `_PIPELINES`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,40 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from evalkit.inspect.api import inspect_checkpoint
-from evalkit.render.attach import put_on, take_off
 from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base
+from evalkit.render.lora_slot import put_on, take_off
 from evalkit.render.renderer import RenderJob, default_device, render_suite, torch_dtype
 
-_PIPELINES: dict = {}  # (base location, device, dtype) -> pipeline; loaded once per run
+class PipelineCache(dict):
+    """Loaded base pipelines, (base ref, device, dtype, compiled) -> pipeline: each loads once per holder."""
+
+    def pipeline(self, ref, device, lora_scale, overrides):
+        from evalkit.render.config import RenderConfig
+
+        dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
+        compiled = bool(overrides.get("compile"))
+        key = (ref, device, str(dtype), compiled)
+        if key not in self:
+            pipe = load_pipeline(ref, device, dtype)
+            if compiled:
+                compile_unet(pipe)
+            self[key] = pipe
+        return self[key]
+
+
+_PIPELINES = PipelineCache()  # for callers that hold none (`evalkit render`, the tests)
 
 
 def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_model: str | None = None,
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
-                      score_only: bool = False, progress: bool = True, **config_overrides) -> tuple[RenderJob, object]:
+                      score_only: bool = False, progress: bool = True, pipelines: PipelineCache | None = None,
+                      **config_overrides) -> tuple[RenderJob, object]:
     """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
     with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
-                           lora_scale=lora_scale, score_only=score_only, prompts=prompts,
+                           lora_scale=lora_scale, score_only=score_only, prompts=prompts, pipelines=pipelines,
                            **config_overrides) as (pipe, job, cache, info):
         return render_suite(pipe, prompts, job, cache, progress), info
 
@@ -39,7 +59,8 @@ def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
 @contextmanager
 def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | None = None,
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
-                      score_only: bool = False, prompts=None, **config_overrides):
+                      score_only: bool = False, prompts=None, pipelines: PipelineCache | None = None,
+                      **config_overrides):
     """(pipeline with the LoRA on, empty job, cache, CheckpointInfo); the LoRA comes off on exit.
 
     Under ``score_only`` the pipeline is a stand-in that refuses to render, and
@@ -48,6 +69,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     (a re-run with new thresholds).
     """
     checkpoint = Path(checkpoint)
+    pipelines = _PIPELINES if pipelines is None else pipelines
     device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
@@ -60,7 +82,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     size = _native_size_from_folder(base_dir)
     pipe = None
     if size is None:
-        pipe = _pipeline(ref, device, lora_scale, config_overrides)
+        pipe = pipelines.pipeline(ref, device, lora_scale, config_overrides)
         size = native_size(pipe)
     cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
@@ -69,26 +91,12 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
-    pipe = pipe or _pipeline(ref, device, lora_scale, config_overrides)
+    pipe = pipe or pipelines.pipeline(ref, device, lora_scale, config_overrides)
     put_on(pipe, checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
         yield pipe, job, cache, info
     finally:
         take_off(pipe)
-
-
-def _pipeline(ref, device, lora_scale, overrides):
-    from evalkit.render.config import RenderConfig
-
-    dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
-    compiled = bool(overrides.get("compile"))
-    key = (ref, device, str(dtype), compiled)
-    if key not in _PIPELINES:
-        pipe = load_pipeline(ref, device, dtype)
-        if compiled:
-            compile_unet(pipe)
-        _PIPELINES[key] = pipe
-    return _PIPELINES[key]
 
 
 def compile_unet(pipe, channels_last: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""The report's entry points, called by the gate (`evalkit.gate.hooks`) and by `evalkit report`.
+"""The report's entry points, called by the gate (`evalkit.after_run`) and by `evalkit report`.
 
     write_run_report(record, reports_dir, golden_dir)  -> reports/<run_id>/index.html
     write_index(records, reports_dir)                   -> reports/index.html
@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS, RunRecord
+from evalkit.gate.record import RunRecord
+from evalkit.score.metrics import IMAGE_METRICS, METRICS
 from evalkit.report import charts
 from evalkit.report.attribution_view import attribution_section, caption_names
 from evalkit.report.golden_dist import golden_distribution
@@ -32,7 +33,7 @@ INDEX_COLUMNS = [
     *[(m, m.replace("_", " "), "num") for m in METRICS],
     ("quality", "quality", "num"), ("verdict", "verdict", "text"),
 ]
-METRIC_SHORT = {"grid_sharpness": "grid", "palette_fidelity": "palette", "photorealism": "photoreal"}
+METRIC_SHORT = {m.name: m.short for m in IMAGE_METRICS}
 
 
 def write_run_report(record: RunRecord, reports_dir: Path, golden_dir: Path | None = None) -> Path:

@@ -15,13 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.gate.record import METRICS
+from evalkit.paths import atomic_write
+from evalkit.score.metrics import IMAGE_METRICS, METRICS
 
-METRIC_TITLES = {
-    "grid_sharpness": "grid sharpness (higher is better)",
-    "palette_fidelity": "palette fidelity (higher is better)",
-    "photorealism": "photorealism (lower is better)",
-}
+METRIC_TITLES = {m.name: m.label for m in IMAGE_METRICS}
 COLOURS = {"run": "#2f6fdf", "golden": "#9aa5b1", "threshold": "#d9480f", "pass": "#2b8a3e", "fail": "#c92a2a", "error": "#868e96"}
 BINS = np.linspace(0.0, 1.0, 21)
 RC = {"svg.fonttype": "none", "svg.hashsalt": "evalkit", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
@@ -114,9 +111,5 @@ def _parse_time(text: str) -> datetime:
 
 
 def _save(fig, out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fig.savefig(tmp, format="svg", metadata={"Date": None})  # no timestamp: same data, same file
-    tmp.replace(out)
-    return out
+    # No timestamp: same data, same file.
+    return atomic_write(Path(out), lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None}))

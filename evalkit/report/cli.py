@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.plugin import DEFAULT_REPORTS
+from evalkit.paths import DEFAULT_REPORTS
 
 EXIT_BAD_INPUT = 4
 

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from evalkit import __version__
-from evalkit.gate.record import METRICS
+from evalkit.paths import atomic_write_text
+from evalkit.score.metrics import METRICS
 
 GOLDEN_SIZE = 192  # px; a nearest-neighbour upscale scores the same at any integer scale
 GOLDEN_LIMIT = 64  # punks scored: enough for the distribution's shape, ~1 s once
@@ -37,11 +38,8 @@ def golden_distribution(golden, reports_dir: Path, *, reference=None, size: int 
     from evalkit.score.score_image import golden_scores
 
     scores = golden_scores(reference if reference is not None else build_reference(golden), size=size, limit=limit)
-    out = {m: [round(float(getattr(s, m)), 4) for s in scores] for m in METRICS}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(out), encoding="utf-8")
-    tmp.replace(path)
+    out = {m: [round(float(s.value(m)), 4) for s in scores] for m in METRICS}
+    atomic_write_text(path, json.dumps(out))
     return out
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from evalkit.gate.record import ImageResult
+from evalkit.paths import atomic_write
 
 THUMB_PX = 128
 THUMB_QUALITY = 85
@@ -100,7 +101,4 @@ def _safe_name(golden_id: str) -> str:
 
 
 def _save(image: Image.Image, out: Path, **kwargs) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    image.save(tmp, **kwargs)
-    tmp.replace(out)  # a killed report never leaves a half-written image under the real name
+    atomic_write(out, lambda tmp: image.save(tmp, **kwargs))  # a killed report leaves no half-written image

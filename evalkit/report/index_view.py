@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from evalkit.gate.record import METRICS, RunRecord
+from evalkit.gate.record import RunRecord
+from evalkit.score.metrics import METRICS, direction_named
 from evalkit.report.images import RunImages
 from evalkit.report.summary import CheckpointSummary
 
@@ -71,7 +72,7 @@ def compare_data(records: list[RunRecord], rows: list[CheckpointSummary], report
             "name": row.name, "run": row.run_id, "date": row.started_at, "verdict": row.verdict,
             "means": [_round(row.means.get(m)) for m in METRICS], "images": entries,
         }
-    lower = [m for m in METRICS if thresholds.get(m, ("min",))[0] == "max"]
+    lower = [m for m in METRICS if not direction_named(thresholds.get(m, ("min",))[0]).higher_is_better]
     return {"metrics": list(METRICS), "lower_is_better": lower, "prompts": list(prompts), "rows": out_rows}
 
 

@@ -19,6 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit import __version__
+from evalkit.paths import atomic_write_text
 
 
 def _env() -> jinja2.Environment:
@@ -46,12 +47,7 @@ def write_page(out: Path, template: str, script: str, **context) -> Path:
     html = ENV.get_template(template).render(
         css=Markup(css), script=Markup(js), csp=csp, evalkit_version=__version__, **context
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(Path(out), html)
 
 
 def num(value, digits: int = 3) -> str:

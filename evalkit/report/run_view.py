@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from evalkit.gate.record import METRICS, CheckpointResult, RunRecord, Verdict
+from evalkit.gate.record import CheckpointResult, RunRecord, Verdict
+from evalkit.score.metrics import METRICS, direction_named
 from evalkit.golden.prompts import HEX_CODE
 from evalkit.report.images import RunImages
 from evalkit.report.inspection_view import inspection_sections, shorten, top_tags
@@ -80,7 +81,7 @@ def metric_rows(ck: CheckpointResult, thresholds: dict[str, tuple[str, float]],
             elif v.kind == "baseline":
                 row.baseline, row.delta = v.baseline, v.value
                 if v.value is not None and abs(v.value) >= SAME:  # a change that shows at 3 decimals
-                    row.delta_good = (v.value > 0) == (direction != "max")
+                    row.delta_good = direction_named(direction or "min").rank(v.value) > 0
         rows.append(row)
     return rows
 

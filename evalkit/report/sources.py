@@ -1,6 +1,6 @@
 """Which runs the cross-run index shows.
 
-The score store (`evalkit.sync.store.ScoreStore`) is the source of truth;
+The score store (`evalkit.store.store.ScoreStore`) is the source of truth;
 ``reports/<run_id>/run.json`` files fill in runs the store does not hold
 (a store that was reset, a run copied in from elsewhere, or no store yet).
 A run.json that cannot be read is reported, never fatal: the other runs
@@ -16,7 +16,7 @@ from evalkit.errors import EvalkitError
 from evalkit.gate.record import RunRecord
 from evalkit.report.summary import check_run_id
 
-STORE_MODULE = "evalkit.sync.store"
+STORE_MODULE = "evalkit.store.store"
 
 
 def load_runs(reports_dir: Path) -> tuple[list[RunRecord], list[EvalkitError]]:

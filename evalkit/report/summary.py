@@ -6,7 +6,7 @@ always agree on what "network_dim", "alpha" or "caption version" means:
 * base: the architecture `evalkit inspect` detected (SD1.5 / SD2 / SDXL);
 * network_dim / alpha: kohya's ``ss_network_dim``/``ss_network_alpha`` (the
   training setting people compare), else the rank and alpha in the tensors;
-* caption version: `evalkit.sync.rows.caption_version`, so the report groups
+* caption version: `evalkit.store.rows.caption_version`, so the report groups
   exactly as the Supabase views do (a ``*caption_version`` metadata key, else
   ``tags-`` and the first 12 hex digits of the caption fingerprint).
 """
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.compare.factors import FAMILY_LABELS
-from evalkit.gate.record import METRICS, CheckpointResult, RunRecord
-from evalkit.sync.rows import caption_version as recorded_caption_version
+from evalkit.gate.record import CheckpointResult, RunRecord
+from evalkit.score.metrics import METRICS
+from evalkit.store.rows import caption_version as recorded_caption_version
 
 NO_VALUE = "—"
 # run ids become folder names and URLs: anything else could climb out of the reports folder.

@@ -7,5 +7,5 @@
 * ``set_scores(cells_list, reference) -> SetScores``: MMD + memorisation   (set_level)
 * ``read_image(path)``: the only file reading   (image_io)
 
-See docs/score.md.
+See README.md, "Scoring renders (`evalkit score`)"; the metric registry: `evalkit.score.metrics`.
 """

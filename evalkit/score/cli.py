@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit.errors import EvalkitError
-
-DEFAULT_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+from evalkit.paths import DEFAULT_GOLDEN
 
 
 def register(subparsers) -> None:
@@ -138,8 +137,8 @@ def _unique_name(folder: Path, stem: str, used: set[str]) -> Path:
 def _line(path, s, nearest) -> str:
     copied = " COPY" if nearest.copied else ""
     return (
-        f"{path}: grid_sharpness {s.grid_sharpness:.3f}  palette_fidelity {s.palette_fidelity:.3f}  "
-        f"photorealism {s.photorealism:.3f}  (pitch {s.fit.pitch_x * s.scale:.2f} px, "
+        f"{path}: " + "  ".join(f"{name} {value:.3f}" for name, value in s.values.items())
+        + f"  (pitch {s.fit.pitch_x * s.scale:.2f} px, "
         f"confidence {s.fit.confidence:.2f}; nearest golden {nearest.golden_id} "
         f"{nearest.shared:.0%} shared{copied})"
     )

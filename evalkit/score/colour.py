@@ -1,7 +1,7 @@
 """Perceptual colour: sRGB to CIELAB (D65) and delta-E, in plain numpy.
 
 Kept here rather than calling `skimage.color.rgb2lab` so the metrics stay
-fast on a few hundred cells and dtype-exact; `tests/score/test_colour.py`
+fast on a few hundred cells and dtype-exact; `tests/score/test_colour_and_layout.py`
 checks both agree. Delta-E is CIE76 (Euclidean distance in Lab): on the few
 hundred colours a punk score compares it is cheap, and the tolerances below
 are stated in its units.
@@ -116,3 +116,17 @@ def colour_count(lab, tolerance: float, max_clusters: int = 64) -> int:
     """Number of distinct colours at a delta-E ``tolerance`` (at most N; exact up to ``max_clusters``)."""
     labels, centres = cluster_colours(lab, tolerance, max_clusters)
     return int(centres.shape[0] + np.count_nonzero(labels < 0))
+
+
+def backdrop_lab(lab_cells: np.ndarray) -> np.ndarray:
+    """Backdrop of (..., 24, 24, 3) Lab cells: median of row 0 and the two outer columns each side.
+
+    Every punk leaves those cells as backdrop (`evalkit.downsample.layout`).
+    """
+    lab = np.asarray(lab_cells, np.float64)
+    border = np.concatenate(
+        [lab[..., 0, :, :], lab[..., 1:23, :2, :].reshape(*lab.shape[:-3], -1, 3),
+         lab[..., 1:23, 22:, :].reshape(*lab.shape[:-3], -1, 3)],
+        axis=-2,
+    )
+    return np.median(border, axis=-2)

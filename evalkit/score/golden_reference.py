@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalkit.golden.captions import hex_code
-from evalkit.score.colour import colour_count, rgb_to_lab
+from evalkit.score.colour import backdrop_lab, colour_count, rgb_to_lab
 
 # Colours closer than this (delta-E) count as one when counting a punk's colours.
 COUNT_TOLERANCE = 8.0
@@ -242,8 +242,6 @@ def outline_share(lab_cells: np.ndarray) -> float:
 
 
 def _distinct_backdrops(lab_cells: np.ndarray) -> np.ndarray:
-    from evalkit.score.palette_fidelity import backdrop_lab
-
     backdrops = np.round(backdrop_lab(lab_cells), 2)
     return np.unique(backdrops, axis=0)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalkit.score.colour import colour_count, nearest_distance, rgb_to_lab
+from evalkit.score.colour import backdrop_lab, colour_count, nearest_distance, rgb_to_lab
 from evalkit.score.golden_reference import COUNT_TOLERANCE, GoldenReference
 from evalkit.score.rounding import rounded
 
@@ -108,20 +108,6 @@ def palette_fidelity(cells, reference: GoldenReference, hex_codes=()) -> Palette
         prompt_colours=prompt,
         hex_codes=codes,
     )
-
-
-def backdrop_lab(lab_cells: np.ndarray) -> np.ndarray:
-    """Backdrop of (..., 24, 24, 3) Lab cells: median of row 0 and the two outer columns each side.
-
-    Every punk leaves those cells as backdrop (`evalkit.downsample.layout`).
-    """
-    lab = np.asarray(lab_cells, np.float64)
-    border = np.concatenate(
-        [lab[..., 0, :, :], lab[..., 1:23, :2, :].reshape(*lab.shape[:-3], -1, 3),
-         lab[..., 1:23, 22:, :].reshape(*lab.shape[:-3], -1, 3)],
-        axis=-2,
-    )
-    return np.median(border, axis=-2)
 
 
 def _on_palette(grid_lab: np.ndarray, reference: GoldenReference) -> float:

@@ -1,4 +1,4 @@
-"""One call per render: recover the grid, then the three scores.
+"""One call per render: recover the grid, then every per-image metric of the registry (`evalkit.score.metrics`).
 
     ref = build_reference(load_golden("golden"))
     s = score_image(array, ref, hex_codes=prompt.hex_codes)
@@ -17,10 +17,11 @@ import numpy as np
 from evalkit.downsample.grid import GridFit, recover_grid
 from evalkit.downsample.image import as_rgb_float, reduce_large
 from evalkit.score.golden_reference import GoldenReference
-from evalkit.score.grid_sharpness import GridSharpness, grid_sharpness
+from evalkit.score.grid_sharpness import GridSharpness
 from evalkit.score.image_io import read_image
-from evalkit.score.palette_fidelity import PaletteFidelity, palette_fidelity
-from evalkit.score.photorealism import Photorealism, photorealism
+from evalkit.score.metrics import IMAGE_METRICS, ImageInputs
+from evalkit.score.palette_fidelity import PaletteFidelity
+from evalkit.score.photorealism import Photorealism
 from evalkit.score.rounding import rounded
 
 
@@ -28,21 +29,18 @@ from evalkit.score.rounding import rounded
 class ImageScores:
     """Scores of one render.
 
-    ``grid_sharpness`` and ``palette_fidelity`` in [0, 1], higher is better;
-    ``photorealism`` in [0, 1], higher is worse. ``fit`` is the recovered
+    One score in [0, 1] per registry row, read as ``s.values[name]`` or
+    ``s.<name>`` (``grid_sharpness``, ``palette_fidelity``: higher is better;
+    ``photorealism``: higher is worse), each row's full result in
+    ``s.parts[name]``. ``fit`` is the recovered
     grid (``fit.cells`` the 24x24 punk); its coordinates are in the pixels of
     the scored array, ``scale`` times smaller than the original image's.
     ``clip_embedding`` is the render's unit CLIP embedding when a CLIP model
     was given (for a CMMD over the set), else None.
     """
 
-    grid_sharpness: float
-    palette_fidelity: float
-    photorealism: float
     fit: GridFit
-    sharpness: GridSharpness
-    palette: PaletteFidelity
-    realism: Photorealism
+    parts: dict  # metric name -> its module's result (``.score`` and ``.to_dict()``), in registry order
     width: int
     height: int
     scale: int = 1
@@ -52,24 +50,46 @@ class ImageScores:
     def cells(self) -> np.ndarray:
         return self.fit.cells
 
+    @property
+    def values(self) -> dict[str, float]:
+        """Metric name -> score, for every per-image metric."""
+        return {name: part.score for name, part in self.parts.items()}
+
+    def value(self, metric: str) -> float:
+        return self.parts[metric].score
+
+    def __getattr__(self, name: str):
+        # ``s.grid_sharpness`` etc.: a metric's score by its name (only called when no attribute matched).
+        parts = self.__dict__.get("parts")
+        if parts is not None and name in parts:
+            return parts[name].score
+        raise AttributeError(name)
+
+    # The parts under their historical names.
+    @property
+    def sharpness(self) -> GridSharpness:
+        return self.parts["grid_sharpness"]
+
+    @property
+    def palette(self) -> PaletteFidelity:
+        return self.parts["palette_fidelity"]
+
+    @property
+    def realism(self) -> Photorealism:
+        return self.parts["photorealism"]
+
     def to_dict(self) -> dict:
-        """JSON-ready summary: the three scores, the grid fit (original pixels) and every part."""
+        """JSON-ready summary: the scores, the grid fit (original pixels) and every part."""
         return {
             "width": self.width,
             "height": self.height,
-            "grid_sharpness": rounded(self.grid_sharpness),
-            "palette_fidelity": rounded(self.palette_fidelity),
-            "photorealism": rounded(self.photorealism),
+            **{name: rounded(part.score) for name, part in self.parts.items()},
             "grid": self.fit.to_dict(scale=self.scale),
-            "details": {
-                "grid_sharpness": self.sharpness.to_dict(),
-                "palette_fidelity": self.palette.to_dict(),
-                "photorealism": self.realism.to_dict(),
-            },
+            "details": {name: part.to_dict() for name, part in self.parts.items()},
         }
 
 
-def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None) -> ImageScores:
+def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "") -> ImageScores:
     """Recover the 24x24 grid of one render and score it.
 
     Parameters
@@ -81,6 +101,8 @@ def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None) -
         From `evalkit.score.golden_reference.build_reference`.
     hex_codes : sequence of str
         Colours the render's prompt names (``Prompt.hex_codes``).
+    prompt : str
+        The render's prompt text, for metrics that read it.
     clip : evalkit.score.clip_signal.ClipModel, optional
         Adds the CLIP photorealism signals. None: model-free only.
 
@@ -92,35 +114,28 @@ def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None) -
     rgb = as_rgb_float(image)
     height, width = rgb.shape[:2]
     rgb, scale = reduce_large(rgb)
-    return _score_rgb(rgb, reference, hex_codes, clip, width, height, scale)
+    return _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt)
 
 
-def score_file(path, reference: GoldenReference, *, hex_codes=(), clip=None) -> ImageScores:
+def score_file(path, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "") -> ImageScores:
     """`score_image` on a file; unusable files raise a one-line `EvalkitError` naming it."""
     arr, factor = read_image(Path(path))
     rgb = as_rgb_float(arr)
     h, w = rgb.shape[:2]
     rgb, scale = reduce_large(rgb)
-    return _score_rgb(rgb, reference, hex_codes, clip, w * factor, h * factor, scale * factor)
+    return _score_rgb(rgb, reference, hex_codes, clip, w * factor, h * factor, scale * factor, prompt)
 
 
-def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale) -> ImageScores:
+def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt="") -> ImageScores:
     fit = recover_grid(rgb)
-    sharp = grid_sharpness(rgb, fit)
-    pal = palette_fidelity(fit.cells, reference, hex_codes)
     embedding = clip_signals = None
     if clip is not None:
         embedding = clip.embed_images([rgb])[0]
         clip_signals = clip.signals_from_embedding(embedding, reference.clip_features)
-    real = photorealism(rgb, fit, reference, clip_signals)
+    inputs = ImageInputs(rgb, fit, reference, tuple(hex_codes), prompt, clip_signals)
     return ImageScores(
-        grid_sharpness=sharp.score,
-        palette_fidelity=pal.score,
-        photorealism=real.score,
         fit=fit,
-        sharpness=sharp,
-        palette=pal,
-        realism=real,
+        parts={m.name: m.compute(inputs) for m in IMAGE_METRICS},
         width=int(width),
         height=int(height),
         scale=int(scale),

@@ -8,7 +8,7 @@ from evalkit.errors import EvalkitError
 from evalkit.sync.engine import Backend, SyncReport, sync_store
 from evalkit.sync.outbox import pending
 from evalkit.sync.settings import DSN_VAR, KEY_VAR, URL_VAR, SyncSettings, load_settings
-from evalkit.sync.store import STORE_FILE, ScoreStore
+from evalkit.store.store import STORE_FILE, ScoreStore
 
 BACKENDS = ("supabase", "postgres")
 

@@ -14,7 +14,7 @@ from evalkit.errors import EvalkitError
 from evalkit.sync.migrations import VERSION_TABLE
 from evalkit.sync.retry import BatchRejected, Transient
 from evalkit.sync.settings import SyncSettings, describe_dsn
-from evalkit.sync.tables import Table
+from evalkit.store.tables import Table
 
 # Failures of the server or the network, worth another try; anything else is about our input.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")

@@ -14,7 +14,7 @@ from evalkit.errors import EvalkitError
 from evalkit.sync.migrations import VERSION_TABLE
 from evalkit.sync.retry import BatchRejected, Transient
 from evalkit.sync.settings import BUCKET_VAR, KEY_VAR, URL_VAR, SyncSettings, describe_url, key_role
-from evalkit.sync.tables import Table
+from evalkit.store.tables import Table
 
 TIMEOUT_S = 30.0
 # PostgREST error codes meaning "the database is not reachable from the API right now".

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from evalkit.cli import EXIT_FAILED, EXIT_OK
+from evalkit.errors import EXIT_FAILED, EXIT_OK
+from evalkit.paths import DEFAULT_REPORTS
 from evalkit.sync.api import BACKENDS, existing_store, run_sync
 from evalkit.sync.outbox import QueueStatus, queue_status
 
@@ -18,8 +19,6 @@ def _short(text: str | None) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from evalkit.plugin import DEFAULT_REPORTS
-
     parser = subparsers.add_parser(
         "sync",
         help="Mirror the local score store (reports/evalkit.sqlite) to Supabase or a Postgres database.",

@@ -19,8 +19,8 @@ from evalkit.sync.images import upload_run_images
 from evalkit.sync.migrations import check_schema
 from evalkit.sync.outbox import mark_failed, mark_synced, pending_versions
 from evalkit.sync.retry import BatchRejected, RetryPolicy, with_retries
-from evalkit.sync.store import ScoreStore
-from evalkit.sync.tables import TABLES, Table
+from evalkit.store.store import ScoreStore
+from evalkit.store.tables import TABLES, Table
 
 DEFAULT_BATCH_ROWS = 500
 

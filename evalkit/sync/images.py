@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from evalkit.sync.store import ScoreStore
+from evalkit.store.store import ScoreStore
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

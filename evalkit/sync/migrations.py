@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.paths import MIGRATIONS_DIR
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 MIGRATIONS = (
     "20261125000100_evalkit_core",
     "20261125000200_evalkit_views",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evalkit.sync.store import ScoreStore, utc_now
-from evalkit.sync.tables import TABLES
+from evalkit.store.store import ScoreStore, utc_now
+from evalkit.store.tables import TABLES
 
 PER_RUN_TABLES = [t.name for t in TABLES if "run_id" in t.key]
 

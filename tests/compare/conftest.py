@@ -7,7 +7,7 @@ import shutil
 import pytest
 from users_runs import FIRST_RUN, RUNS, SEVENTH, SEVENTH_RUN, record, users_checkpoints
 
-from evalkit.sync.store import ScoreStore
+from evalkit.store.store import ScoreStore
 
 
 

@@ -99,7 +99,7 @@ def test_the_seventh_run_separates_them(seven_store, truth):
 def test_newest_evaluation_of_each_checkpoint_counts_once(seven_store, users_six):
     from users_runs import record
 
-    from evalkit.sync.store import ScoreStore
+    from evalkit.store.store import ScoreStore
 
     # The perfect run gated again later, with other renders: its newest evaluation replaces the old one.
     perfect = next(c for c in users_six if c.name == "SD15_PERFECT_Nov9")

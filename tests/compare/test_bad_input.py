@@ -10,8 +10,8 @@ from users_runs import FIRST_RUN, RUNS, checkpoint, record, slots, write_lora
 
 from evalkit.cli import main
 from evalkit.compare.api import compare_store
-from evalkit.gate.hooks import after_run
-from evalkit.sync.store import ScoreStore
+from evalkit.after_run import after_run
+from evalkit.store.store import ScoreStore
 
 
 def store_with(folder, *records):

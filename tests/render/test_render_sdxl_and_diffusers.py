@@ -29,7 +29,7 @@ from evalkit.inspect.kohya_format import (
     kohya_lora_state_dict, kohya_lora_targets, kohya_state_dict_to_file, sgm_rename,
 )
 from evalkit.render import run
-from evalkit.render.attach import probe
+from evalkit.render.lora_checks import probe
 from evalkit.render.base_model import load_pipeline, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base

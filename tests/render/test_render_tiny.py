@@ -102,7 +102,8 @@ def test_pickle_base_refused(tmp_path):
 
 
 def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
-    from evalkit.render.attach import probe, fuse
+    from evalkit.render.attach import fuse
+    from evalkit.render.lora_checks import probe
 
     before = probe(pipe)
     info = inspect_checkpoint(PERFECT)
@@ -118,7 +119,8 @@ def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
 
 def test_merge_switch_renders_like_peft_fuse_and_restores_the_base_exactly(pipe, tmp_path):
     """The fast switch (merge.py) computes the same delta as diffusers' fuse_lora."""
-    from evalkit.render.attach import probe, put_on, take_off
+    from evalkit.render.lora_checks import probe
+    from evalkit.render.lora_slot import put_on, take_off
 
     base_weights = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     before = probe(pipe)
@@ -143,7 +145,7 @@ def test_merge_switch_renders_like_peft_fuse_and_restores_the_base_exactly(pipe,
 
 
 def test_merge_of_a_lora_matching_nothing_is_an_error(pipe, tmp_path):
-    from evalkit.render.attach import put_on, take_off
+    from evalkit.render.lora_slot import put_on, take_off
 
     state = load_file(str(PERFECT))
     bogus = tmp_path / "bogus.safetensors"

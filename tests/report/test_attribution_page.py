@@ -13,7 +13,7 @@ from users_runs import FIRST_RUN, SEVENTH, SEVENTH_RUN, record, users_checkpoint
 
 from evalkit.report.api import write_index  # noqa: E402
 from evalkit.report.sources import load_runs  # noqa: E402
-from evalkit.sync.store import ScoreStore  # noqa: E402
+from evalkit.store.store import ScoreStore  # noqa: E402
 
 V1, V2 = "tags-afca6c3edf5f", "tags-cce42d8f59ec"
 

@@ -9,7 +9,7 @@ import pytest
 from report_records import CHECKPOINTS, checkpoint_result, run_record
 
 from evalkit.cli import main
-from evalkit.sync.store import ScoreStore
+from evalkit.store.store import ScoreStore
 
 
 @pytest.fixture(scope="module")

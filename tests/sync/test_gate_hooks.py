@@ -12,7 +12,7 @@ import psycopg
 
 from evalkit.sync.outbox import pending
 from evalkit.sync.settings import URL_VAR
-from evalkit.sync.store import ScoreStore
+from evalkit.store.store import ScoreStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "tests" / "distributed" / "prompts_tiny.toml"

@@ -8,9 +8,9 @@ from evalkit.errors import EvalkitError
 from evalkit.sync.api import run_sync
 from evalkit.sync.migrations import MIGRATIONS, apply_migrations, migration_files
 from evalkit.sync.outbox import pending
-from evalkit.sync.rows import record_rows
-from evalkit.sync.store import ScoreStore
-from evalkit.sync.tables import TABLES
+from evalkit.store.rows import record_rows
+from evalkit.store.store import ScoreStore
+from evalkit.store.tables import TABLES
 
 
 def remote_rows(dsn, table):

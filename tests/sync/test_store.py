@@ -7,8 +7,8 @@ import pytest
 from sync_records import make_record
 
 from evalkit.errors import EvalkitError
-from evalkit.sync.rows import record_rows
-from evalkit.sync.store import STORE_FILE, ScoreStore, UnknownRun
+from evalkit.store.rows import record_rows
+from evalkit.store.store import STORE_FILE, ScoreStore, UnknownRun
 
 
 def test_runs_round_trip_exactly_oldest_first(tmp_path):

@@ -21,8 +21,8 @@ from evalkit.sync.engine import sync_store
 from evalkit.sync.migrations import MIGRATIONS, apply_migrations
 from evalkit.sync.outbox import pending
 from evalkit.sync.settings import KEY_VAR, URL_VAR, load_settings
-from evalkit.sync.store import ScoreStore
-from evalkit.sync.tables import TABLES
+from evalkit.store.store import ScoreStore
+from evalkit.store.tables import TABLES
 
 RUNS = ("20261124T090000Z-aaaa", "20261125T100000Z-bbbb")
 

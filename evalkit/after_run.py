@@ -20,7 +20,7 @@ def after_run(record: RunRecord, reports_dir: Path, *, report: bool, sync: bool)
     usage error; run.json is already on disk). A sync problem never raises:
     the run stays queued and a line says so.
     """
-    from evalkit.sync.store import ScoreStore
+    from evalkit.store.store import ScoreStore
 
     reports_dir = Path(reports_dir)
     store = ScoreStore.default(reports_dir)

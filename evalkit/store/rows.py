@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from evalkit.gate.record import METRICS, CheckpointResult, RunRecord
-from evalkit.sync.tables import EVALUATION_RUNS, SCORES, SET_RESULTS, TABLES, TRAINING_RUNS, VERDICTS
+from evalkit.gate.record import CheckpointResult, RunRecord
+from evalkit.score.metrics import METRICS
+from evalkit.store.tables import EVALUATION_RUNS, SCORES, SET_RESULTS, TABLES, TRAINING_RUNS, VERDICTS
 
 Rows = dict[str, list[dict[str, Any]]]
 

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.record import RunRecord
-from evalkit.sync.rows import Rows, record_rows
-from evalkit.sync.tables import BOOL, INT, JSON, REAL, SCORES, TABLES, TABLES_BY_NAME, Table
+from evalkit.store.rows import Rows, record_rows
+from evalkit.store.tables import BOOL, INT, JSON, REAL, SCORES, TABLES, TABLES_BY_NAME, Table
 
 STORE_FILE = "evalkit.sqlite"
 STORE_SCHEMA_VERSION = 1

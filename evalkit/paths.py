@@ -1,0 +1,39 @@
+"""Where things live by default, and the one way evalkit writes a file that must never be half-written.
+
+Foundation: every stage may import this module; it imports nothing of evalkit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GOLDEN = REPO_ROOT / "golden"
+DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
+DEFAULT_REPORTS = REPO_ROOT / "reports"
+DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINTS / "tiny_punks_perfect.safetensors"
+MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` into a sibling temporary file, then rename it over ``path``; returns ``path``.
+
+    A killed run leaves either the old file or the new one under the real
+    name, never half of one (the rename is atomic on one filesystem). The
+    parent folder is created. ``write`` must not infer a format from the
+    temporary name's suffix (``.tmp``): pass it explicitly.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """`atomic_write` of UTF-8 text."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
