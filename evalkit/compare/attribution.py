@@ -40,7 +40,7 @@ from evalkit.compare.design import (
 )
 from evalkit.compare.factors import COSTLY, FAMILY_COST, LENGTH, UNKNOWN, ordered
 from evalkit.compare.runs import ATTRIBUTED_METRICS, ScoredRun
-from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.score.metrics import metric
 
 SCHEMA_VERSION = 1
 QUALITY = "quality"
@@ -149,7 +149,7 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
     describe = describe or (lambda factor, value: str(value))
     metrics = tuple(metrics)
     result = Attribution(level=level, resamples=resamples, resampling="none", metrics=list(metrics),
-                         directions={**{m: DIRECTIONS.get(m, "min") for m in metrics}, QUALITY: "min"}, runs=[])
+                         directions={**{m: metric(m).direction.name for m in metrics}, QUALITY: "min"}, runs=[])
     if len(runs) < 2:
         result.notes.append(f"{len(runs)} scored run{'s' if len(runs) != 1 else ''}: attribution needs two or more")
         result.runs = [_run_summary(r, None, ordered(r.factors)) for r in runs]

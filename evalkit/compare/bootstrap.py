@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from evalkit.gate.quality import WEIGHTS
-from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.score.metrics import metric
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -33,11 +33,11 @@ SEED = 0
 def quality_of(means: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
     """The gate's 0-10 quality (evalkit/gate/quality.py) of suite means, unrounded; metrics on the last axis."""
     q = np.full(means.shape[:-1], 10.0)
-    for k, metric in enumerate(metrics):
-        if metric not in WEIGHTS:
+    for k, name in enumerate(metrics):
+        if name not in WEIGHTS:
             continue
-        good = 1.0 - means[..., k] if DIRECTIONS.get(metric) == "max" else means[..., k]
-        q = q * np.clip(good, 0.0, 1.0) ** WEIGHTS[metric]
+        good = metric(name).direction.goodness(means[..., k])
+        q = q * np.clip(good, 0.0, 1.0) ** WEIGHTS[name]
     return q
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from evalkit.plugin import DEFAULT_REPORTS
+    from evalkit.paths import DEFAULT_REPORTS
 
     p = subparsers.add_parser(
         "compare",

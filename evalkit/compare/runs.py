@@ -17,9 +17,10 @@ import numpy as np
 
 from evalkit.compare.factors import has_training_metadata, run_factors
 from evalkit.errors import EvalkitError
-from evalkit.gate.record import METRICS, CheckpointResult, RunRecord
+from evalkit.gate.record import CheckpointResult, RunRecord
+from evalkit.score.metrics import METRICS
 
-# The metrics attributed, in one place (the gate's list today; issue 15's metric registry later).
+# The metrics attributed: every per-image row of the metric registry.
 ATTRIBUTED_METRICS = METRICS
 
 
