@@ -17,6 +17,7 @@ from evalkit.errors import EvalkitError
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
 from evalkit.plugin import REPO_ROOT
+from evalkit.render.options import check_overrides, render_overrides
 
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
 
@@ -32,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
             device=opt("device"), lora_scale=opt("lora_scale"), render_only=opt("render_only"),
             score_only=opt("score_only"), update_baseline=opt("update_baseline"), baseline=opt("baseline"),
             command=command_line(config.invocation_params.args),
+            render=check_overrides(render_overrides(opt)),
         )
         config.evalkit_session = GateSession(opts)
     except EvalkitError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
 from evalkit.plugin import DEFAULT_PROMPTS, DEFAULT_REPORTS
+from evalkit.render.options import add_render_options, check_overrides, render_overrides
 
 
 def register(sub) -> None:
@@ -25,8 +26,7 @@ def register(sub) -> None:
     p.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS)
     p.add_argument("--lora-scale", type=float, default=1.0)
     p.add_argument("--device", default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--guidance", type=float, default=None)
+    add_render_options(p.add_argument)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the UNet (GPU: faster after ~1 min of compiling; part of the cache key)")
@@ -42,10 +42,10 @@ def run(args) -> int:
     from evalkit.render.distributed import render_checkpoints
 
     prompts = load_prompts(args.prompts)
+    settings = check_overrides(render_overrides(lambda name: getattr(args, name)))
     done = render_checkpoints(args.checkpoint, prompts, args.reports_dir, base_model=args.base_model,
                               base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                              steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
-                              compile=args.compile)
+                              batch_size=args.batch_size, compile=args.compile, **settings)
     if done.world.rank == 0 or done.lost_contact:  # rank 0 speaks for all, unless it cannot hear them
         _print(done, args.checkpoint, args.json)
     failed = bool(done.errors)
@@ -63,8 +63,8 @@ def _verify(args, prompts) -> bool:
         try:
             r = check_reproduction(Path(ckpt), prompts, args.reports_dir, args.verify, base_model=args.base_model,
                                    base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                                   steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
-                                   compile=args.compile)
+                                   batch_size=args.batch_size, compile=args.compile,
+                                   **render_overrides(lambda name: getattr(args, name)))
         except EvalkitError as exc:
             print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
             failed = True
