@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--verify", type=int, default=0, metavar="N",
                    help="after rendering, re-render the first N (prompt, seed) images of each checkpoint with the "
                    "cache bypassed and report whether this machine reproduced the stored pixels")
+    p.add_argument("--check-loaders", type=int, default=0, metavar="N",
+                   help="render the first N (prompt, seed) images through evalkit's merge and through diffusers/peft's "
+                   "loader and compare the recovered 24x24 punks (exit 1 on a disagreement)")
     p.add_argument("--json", action="store_true", help="print one JSON object per checkpoint, then {\"run\": totals}")
     p.set_defaults(func=run)
 
@@ -51,7 +54,28 @@ def run(args) -> int:
     failed = bool(done.errors)
     if args.verify and done.world.rank == 0 and not failed:
         failed = _verify(args, prompts)
+    if args.check_loaders and done.world.rank == 0 and not failed:
+        failed = _check_loaders(args, prompts)
     return 1 if failed else 0
+
+
+def _check_loaders(args, prompts) -> bool:
+    """One line (or JSON object) per checkpoint; True when the loaders disagree or one could not be checked."""
+    from evalkit.render.loaders import check_loaders
+
+    failed = False
+    for ckpt in dict.fromkeys(str(Path(c)) for c in args.checkpoint):
+        try:
+            r = check_loaders(Path(ckpt), prompts, args.reports_dir, args.check_loaders, base_model=args.base_model,
+                              base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
+                              batch_size=args.batch_size, **render_overrides(lambda name: getattr(args, name)))
+        except EvalkitError as exc:
+            print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
+            failed = True
+            continue
+        print(json.dumps({"loaders": r.to_dict()}) if args.json else r.line(), flush=True)
+        failed = failed or not r.agrees
+    return failed
 
 
 def _verify(args, prompts) -> bool:
