@@ -63,37 +63,33 @@ def _check_loaders(args, prompts) -> bool:
     """One line (or JSON object) per checkpoint; True when the loaders disagree or one could not be checked."""
     from evalkit.render.loaders import check_loaders
 
-    failed = False
-    for ckpt in dict.fromkeys(str(Path(c)) for c in args.checkpoint):
-        try:
-            r = check_loaders(Path(ckpt), prompts, args.reports_dir, args.check_loaders, base_model=args.base_model,
-                              base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                              batch_size=args.batch_size, **render_overrides(lambda name: getattr(args, name)))
-        except EvalkitError as exc:
-            print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
-            failed = True
-            continue
-        print(json.dumps({"loaders": r.to_dict()}) if args.json else r.line(), flush=True)
-        failed = failed or not r.agrees
-    return failed
+    return _per_checkpoint(args, "loaders", lambda ckpt, options: check_loaders(
+        ckpt, prompts, args.reports_dir, args.check_loaders, **options), lambda r: r.agrees)
 
 
 def _verify(args, prompts) -> bool:
     """The re-render check, one line (or JSON object) per checkpoint; True when one could not be checked."""
     from evalkit.render.reproduce import check_reproduction
 
+    return _per_checkpoint(args, "reproduction", lambda ckpt, options: check_reproduction(
+        ckpt, prompts, args.reports_dir, args.verify, compile=args.compile, **options), lambda r: True)
+
+
+def _per_checkpoint(args, name: str, check, ok) -> bool:
+    """Run ``check`` on each checkpoint, print its line (or {name: dict}); True when one failed or was not ``ok``."""
+    options = dict(base_model=args.base_model, base_config=args.base_config, device=args.device,
+                   lora_scale=args.lora_scale, batch_size=args.batch_size,
+                   **render_overrides(lambda dest: getattr(args, dest)))
     failed = False
     for ckpt in dict.fromkeys(str(Path(c)) for c in args.checkpoint):
         try:
-            r = check_reproduction(Path(ckpt), prompts, args.reports_dir, args.verify, base_model=args.base_model,
-                                   base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                                   batch_size=args.batch_size, compile=args.compile,
-                                   **render_overrides(lambda name: getattr(args, name)))
+            r = check(Path(ckpt), options)
         except EvalkitError as exc:
             print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
             failed = True
             continue
-        print(json.dumps({"reproduction": r.to_dict()}) if args.json else r.line(), flush=True)
+        print(json.dumps({name: r.to_dict()}) if args.json else r.line(), flush=True)
+        failed = failed or not ok(r)
     return failed
 
 
