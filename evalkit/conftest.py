@@ -19,9 +19,10 @@ from evalkit.gate.quality import leaderboard
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
 from evalkit.paths import DEFAULT_CHECKPOINT
 from evalkit.plugin import GATE_SESSION, SUMMARY_LINES
+from evalkit.render.options import check_overrides, render_overrides
 
 # Options fields that are not a command-line option of the same name (evalkit/plugin.py declares those).
-DERIVED = {"checkpoints", "rootdir", "command"}
+DERIVED = {"checkpoints", "rootdir", "command", "render"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
             checkpoints=resolve_checkpoints(config.getoption("checkpoint"), config.getoption("checkpoint_dir"),
                                             DEFAULT_CHECKPOINT),
             rootdir=Path(config.rootpath), command=command_line(config.invocation_params.args),
+            render=check_overrides(render_overrides(config.getoption)),
         )
         config.stash[GATE_SESSION] = GateSession(opts)
     except EvalkitError as exc:

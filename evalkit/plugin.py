@@ -78,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Compare against this baseline: a name in <prompts dir>/baselines/ or a .json file. "
         "Default: the checkpoint's own baseline there, if one was recorded.",
     )
+    from evalkit.render.options import add_render_options
+
+    add_render_options(group.addoption)  # the same render options as `evalkit render`, so caches are shared
     group.addoption("--render-only", action="store_true", help="Render into the cache; score nothing.")
     group.addoption("--score-only", action="store_true", help="Score from the cache; never render.")
     group.addoption("--report", action="store_true", help="Write the HTML report after the run.")

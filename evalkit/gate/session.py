@@ -52,6 +52,7 @@ class Options:
     update_baseline: bool = False
     baseline: str | None = None
     command: str = ""
+    render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
     def __post_init__(self):
         # The command line gives strings; the gate works with paths.
@@ -170,7 +171,7 @@ class GateSession:
         job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
                                       score_only=o.score_only, progress=False, batch_size=o.batch_size,
-                                      compile=o.compile, pipelines=self.pipelines)
+                                      compile=o.compile, pipelines=self.pipelines, **o.render)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
         r.info, r.base_model = info.to_dict(), job.base_label
@@ -185,7 +186,8 @@ class GateSession:
 
         by_id = {p.id: p for p in self.prompts}
         ref, t = self.reference, self.thresholds
-        ev.scores = [score_image(r.image(), ref, hex_codes=by_id[r.prompt_id].hex_codes, prompt=by_id[r.prompt_id].text)
+        # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
+        ev.scores = [score_image(r.image(), ref, hex_codes=r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes), prompt=by_id[r.prompt_id].text)
                      for r in ev.renders]
         ev.set_scores = set_scores([s.cells for s in ev.scores], ref)
         ev.result.set_level = ev.set_scores.to_dict()
@@ -195,7 +197,7 @@ class GateSession:
             limits = {m: t.image_limit(m, p.id) for m in METRICS}
             passed = {m.name: m.direction.passes(scores[m.name], limits[m.name]) for m in IMAGE_METRICS}
             ev.result.images.append(ImageResult(
-                prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=p.hex_codes, render=self.relative(r.path),
+                prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=r.meta.get("hex_codes_seen", p.hex_codes), render=self.relative(r.path),
                 grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,

@@ -37,6 +37,9 @@ class Prompt:
     seeds: tuple[int, ...]
     golden: tuple[str, ...]
     caption_style: str
+    # Render settings of this prompt alone, ((RenderConfig field, value), ...): a kohya
+    # sample-prompt line's --w/--h/--s/--l/--ss (kohya_prompts.py).
+    settings: tuple = ()
 
     @property
     def hex_codes(self) -> list[str]:
@@ -49,15 +52,22 @@ def hex_codes_in(text: str) -> list[str]:
 
 
 def load_prompts(path: str | Path) -> list[Prompt]:
+    """evalkit's prompts.toml, or a kohya sd-scripts sample-prompt file (.txt, .json, or .toml with [prompt])."""
+    from evalkit.golden.kohya_prompts import load_kohya_prompts
+
     path = Path(path)
     if not path.is_file():
         raise EvalkitError(path, "prompt suite does not exist")
+    if path.suffix.lower() in (".txt", ".json"):
+        return load_kohya_prompts(path)
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise EvalkitError(path, f"is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise EvalkitError(path, f"not valid TOML: {exc}") from None
+    if "prompts" not in data and isinstance(data.get("prompt"), dict):
+        return load_kohya_prompts(path, data)
     defaults = data.get("defaults", {})
     entries = data.get("prompts")
     if not isinstance(entries, list) or not entries:
@@ -104,5 +114,6 @@ def check_prompts_against_golden(prompts: list[Prompt], golden_ids, prompts_path
 
 def prompt_suite_hash(prompts: list[Prompt]) -> str:
     """Stable hash of everything that changes what gets rendered."""
-    payload = json.dumps([asdict(p) for p in prompts], sort_keys=True).encode()
+    rows = [{k: v for k, v in asdict(p).items() if k != "settings" or v} for p in prompts]  # old suites keep their hash
+    payload = json.dumps(rows, sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]

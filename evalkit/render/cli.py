@@ -9,6 +9,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
 from evalkit.paths import DEFAULT_PROMPTS, DEFAULT_REPORTS
+from evalkit.render.options import add_render_options, check_overrides, render_overrides
 
 
 def register(sub) -> None:
@@ -25,14 +26,16 @@ def register(sub) -> None:
     p.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS)
     p.add_argument("--lora-scale", type=float, default=1.0)
     p.add_argument("--device", default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--guidance", type=float, default=None)
+    add_render_options(p.add_argument)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the UNet (GPU: faster after ~1 min of compiling; part of the cache key)")
     p.add_argument("--verify", type=int, default=0, metavar="N",
                    help="after rendering, re-render the first N (prompt, seed) images of each checkpoint with the "
                    "cache bypassed and report whether this machine reproduced the stored pixels")
+    p.add_argument("--check-loaders", type=int, default=0, metavar="N",
+                   help="render the first N (prompt, seed) images through evalkit's merge and through diffusers/peft's "
+                   "loader and compare the recovered 24x24 punks (exit 1 on a disagreement)")
     p.add_argument("--json", action="store_true", help="print one JSON object per checkpoint, then {\"run\": totals}")
     p.set_defaults(func=run)
 
@@ -42,34 +45,51 @@ def run(args) -> int:
     from evalkit.render.distributed import render_checkpoints
 
     prompts = load_prompts(args.prompts)
+    settings = check_overrides(render_overrides(lambda name: getattr(args, name)))
     done = render_checkpoints(args.checkpoint, prompts, args.reports_dir, base_model=args.base_model,
                               base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                              steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
-                              compile=args.compile)
+                              batch_size=args.batch_size, compile=args.compile, **settings)
     if done.world.rank == 0 or done.lost_contact:  # rank 0 speaks for all, unless it cannot hear them
         _print(done, args.checkpoint, args.json)
     failed = bool(done.errors)
     if args.verify and done.world.rank == 0 and not failed:
         failed = _verify(args, prompts)
+    if args.check_loaders and done.world.rank == 0 and not failed:
+        failed = _check_loaders(args, prompts)
     return 1 if failed else 0
+
+
+def _check_loaders(args, prompts) -> bool:
+    """One line (or JSON object) per checkpoint; True when the loaders disagree or one could not be checked."""
+    from evalkit.render.loaders import check_loaders
+
+    return _per_checkpoint(args, "loaders", lambda ckpt, options: check_loaders(
+        ckpt, prompts, args.reports_dir, args.check_loaders, **options), lambda r: r.agrees)
 
 
 def _verify(args, prompts) -> bool:
     """The re-render check, one line (or JSON object) per checkpoint; True when one could not be checked."""
     from evalkit.render.reproduce import check_reproduction
 
+    return _per_checkpoint(args, "reproduction", lambda ckpt, options: check_reproduction(
+        ckpt, prompts, args.reports_dir, args.verify, compile=args.compile, **options), lambda r: True)
+
+
+def _per_checkpoint(args, name: str, check, ok) -> bool:
+    """Run ``check`` on each checkpoint, print its line (or {name: dict}); True when one failed or was not ``ok``."""
+    options = dict(base_model=args.base_model, base_config=args.base_config, device=args.device,
+                   lora_scale=args.lora_scale, batch_size=args.batch_size,
+                   **render_overrides(lambda dest: getattr(args, dest)))
     failed = False
     for ckpt in dict.fromkeys(str(Path(c)) for c in args.checkpoint):
         try:
-            r = check_reproduction(Path(ckpt), prompts, args.reports_dir, args.verify, base_model=args.base_model,
-                                   base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
-                                   steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,
-                                   compile=args.compile)
+            r = check(Path(ckpt), options)
         except EvalkitError as exc:
             print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
             failed = True
             continue
-        print(json.dumps({"reproduction": r.to_dict()}) if args.json else r.line(), flush=True)
+        print(json.dumps({name: r.to_dict()}) if args.json else r.line(), flush=True)
+        failed = failed or not ok(r)
     return failed
 
 

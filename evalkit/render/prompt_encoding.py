@@ -170,3 +170,22 @@ def hidden_states_sdxl(text_encoders, ids: list[torch.Tensor], eos_token_id: int
     pooled = pooled.reshape(batch, n_chunks, -1)[:, 0]
     hidden = torch.cat([_stitch(hidden1, batch), _stitch(hidden2.to(hidden1.device), batch)], dim=-1)
     return hidden, pooled.to(hidden.device)
+    return hidden, pooled.to(hidden.device)
+
+
+def hex_codes_seen(tokenizer, text: str, max_token_length: int | None) -> list[str]:
+    """The prompt's ``#rrggbb`` codes (upper-cased, in order) whose every token lies within the
+    tokens the encoder reads (75 per window): a code cut off at token 75 never reached it.
+
+    CLIP's pre-tokeniser splits at punctuation and spaces, and a code ends at a word
+    boundary, so the tokens of the text up to a code's end are the first tokens of the text.
+    """
+    from evalkit.golden.prompts import HEX_CODE
+
+    budget = validate_max_token_length(max_token_length)
+    seen = []
+    for match in HEX_CODE.finditer(text):
+        if len(tokenizer(text[: match.end()], add_special_tokens=False).input_ids) > budget:
+            break
+        seen.append(match.group(0).upper())
+    return seen

@@ -6,19 +6,16 @@ import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.render.cache import Render, RenderCache
-from evalkit.render.config import RenderConfig
+from evalkit.render.config import SAMPLERS, RenderConfig, prompt_config
 
-SCHEDULERS = {
-    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "ddim": ("DDIMScheduler", {}),
-}
+SCHEDULERS = SAMPLERS  # sd-scripts' sampler names -> diffusers schedulers (config.py)
 
 
 def environment(device: str) -> dict:
@@ -33,6 +30,8 @@ def set_sampler(pipe, sampler: str) -> None:
     import diffusers
 
     name, extra = SCHEDULERS[sampler]
+    if getattr(pipe, "scheduler", None) is None:  # --score-only's stand-in: its __call__ names what is missing
+        return
     pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **extra)
 
 
@@ -57,19 +56,35 @@ class RenderJob:
         return f"{self.base_label}@{self.base_fingerprint}" if self.base_fingerprint else self.base_label
 
 
+def cache_slot(cache: RenderCache, job: RenderJob, prompt, seed: int) -> tuple[Path, str]:
+    """(PNG path, digest) of one (prompt, seed): in the folder of the prompt's own config."""
+    folder = cache.folder(job.checkpoint_sha, job.base_key, prompt_config(job.config, prompt).key())
+    return cache.key(folder, prompt.id, prompt.text, prompt.negative, seed)
+
+
 def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bool = True) -> RenderJob:
-    cfg = job.config
-    folder = cache.folder(job.checkpoint_sha, job.base_key, cfg.key())
     todo, by_slot = [], {}
     for p in prompts:
         for seed in p.seeds:
-            path, digest = cache.key(folder, p.id, p.text, p.negative, seed)
+            path, digest = cache_slot(cache, job, p, seed)
             hit = cache.get(path, digest)
             if hit:
                 by_slot[(p.id, seed)] = hit
                 job.cached += 1
             else:
                 todo.append((p, seed, path, digest))
+    # Prompts with their own size/steps/sampler render in batches of their own config.
+    groups: dict[str, tuple[RenderConfig, list]] = {}
+    for item in todo:
+        cfg = prompt_config(job.config, item[0])
+        groups.setdefault(cfg.key(), (cfg, []))[1].append(item)
+    for cfg, items in groups.values():
+        _render_group(pipe, items, cfg, job, cache, by_slot, progress)
+    job.renders = [by_slot[(p.id, s)] for p in prompts for s in p.seeds]
+    return job
+
+
+def _render_group(pipe, todo, cfg: RenderConfig, job: RenderJob, cache: RenderCache, by_slot: dict, progress: bool) -> None:
     if todo:
         set_sampler(pipe, cfg.sampler)
     env = environment(job.device)
@@ -100,7 +115,8 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                     meta = {"prompt_id": p.id, "seed": seed, "prompt": p.text, "negative": p.negative,
                             "checkpoint_sha256": job.checkpoint_sha, "base": job.base_label,
                             "base_fingerprint": job.base_fingerprint,
-                            "config": cfg.to_dict(), "config_key": cfg.key(), **env}
+                            "config": cfg.to_dict(), "config_key": cfg.key(), **env,
+                            **_seen_codes(pipe, p.text, cfg.max_token_length)}
                     pending.append(((p.id, seed), writer.submit(cache.put, path, digest, img, meta)))
                     job.rendered += 1
                 i += len(chunk)
@@ -113,9 +129,15 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                 by_slot[slot] = future.result()
     if bar:
         bar.close()
-    job.seconds = time.time() - start
-    job.renders = [by_slot[(p.id, s)] for p in prompts for s in p.seeds]
-    return job
+    job.seconds += time.time() - start
+
+
+def _seen_codes(pipe, text: str, max_token_length) -> dict:
+    """{"hex_codes_seen": [...]}: the prompt's hex codes that fit in what the text encoder read."""
+    from evalkit.render.prompt_encoding import hex_codes_seen
+
+    tokenizer = getattr(pipe, "tokenizer", None)
+    return {"hex_codes_seen": hex_codes_seen(tokenizer, text, max_token_length)} if tokenizer is not None else {}
 
 
 def _bar(total, progress, job):
@@ -138,9 +160,11 @@ def render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: 
     texts = [(p.text, p.negative) for p, *_ in chunk]
     cache = embeddings_for(pipe)
     if cache is not None:
-        text = cache.call_kwargs(pipe, texts, cfg.clip_skip, cfg.guidance > 1, pipe.device, text_encoder_key)
-    else:
-        text = {"prompt": [t for t, _ in texts], "negative_prompt": [n for _, n in texts], "clip_skip": cfg.clip_skip}
+        text = cache.call_kwargs(pipe, texts, cfg.clip_skip, cfg.guidance > 1, pipe.device, text_encoder_key,
+                                 max_token_length=cfg.max_token_length)
+    else:  # diffusers' clip_skip is kohya's minus one
+        text = {"prompt": [t for t, _ in texts], "negative_prompt": [n for _, n in texts],
+                "clip_skip": cfg.clip_skip - 1 if cfg.clip_skip else None}
     out = pipe(
         **text,
         num_inference_steps=cfg.steps,

@@ -55,7 +55,8 @@ def compare(stored: list[np.ndarray], fresh: list[np.ndarray]) -> list[int]:
 
 def check_reproduction(checkpoint: Path, prompts, reports_dir: Path, n: int = 4, **render_options) -> Reproduction:
     """Re-render the suite's first ``n`` (prompt, seed) slots of ``checkpoint`` and compare with the cache."""
-    from evalkit.render.renderer import environment, render_batch
+    from evalkit.render.config import prompt_config
+    from evalkit.render.renderer import cache_slot, environment, render_batch
     from evalkit.render.run import loaded_checkpoint
 
     everything = [(p, s) for p in prompts for s in p.seeds]
@@ -64,17 +65,17 @@ def check_reproduction(checkpoint: Path, prompts, reports_dir: Path, n: int = 4,
         # cache rendered, so batch-mates match too and a same-stack re-render is bit-identical.
         batch = job.config.batch_size
         slots = everything[: -(-max(1, n) // batch) * batch]
-        folder = cache.folder(job.checkpoint_sha, job.base_key, job.config.key())
         stored = []
         for p, seed in slots:
-            hit = cache.get(*cache.key(folder, p.id, p.text, p.negative, seed))
+            hit = cache.get(*cache_slot(cache, job, p, seed))
             if hit is None:
                 raise EvalkitError(checkpoint, f"{p.id} seed {seed} is not in the render cache to compare with; "
                                    "render it first (evalkit render without --verify)")
             stored.append(hit)
         fresh = []
         for i in range(0, len(slots), batch):
-            fresh += render_batch(pipe, slots[i:i + batch], job.config, job.device, job.text_encoder_key)
+            cfg = prompt_config(job.config, slots[i][0])  # a kohya prompt file's own settings (first of the batch)
+            fresh += render_batch(pipe, slots[i:i + batch], cfg, job.device, job.text_encoder_key)
     diffs = compare([r.image() for r in stored], fresh)
     return Reproduction(
         checkpoint=str(checkpoint), checked=len(slots), identical=sum(d == 0 for d in diffs), max_abs_diff=max(diffs),

@@ -16,9 +16,9 @@ from evalkit.inspect.api import inspect_checkpoint
 from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
-from evalkit.render.config import config_for_base
+from evalkit.render.config import config_for_base, lora_render_defaults
 from evalkit.render.lora_slot import put_on, take_off
-from evalkit.render.renderer import RenderJob, default_device, render_suite, torch_dtype
+from evalkit.render.renderer import RenderJob, cache_slot, default_device, render_suite, torch_dtype
 
 class PipelineCache(dict):
     """Loaded base pipelines, (base ref, device, dtype, compiled) -> pipeline: each loads once per holder."""
@@ -52,8 +52,7 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
 
 
 def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
-    folder = cache.folder(job.checkpoint_sha, job.base_key, job.config.key())
-    return all(cache.get(*cache.key(folder, p.id, p.text, p.negative, seed)) for p in prompts for seed in p.seeds)
+    return all(cache.get(*cache_slot(cache, job, p, seed)) for p in prompts for seed in p.seeds)
 
 
 @contextmanager
@@ -84,7 +83,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     if size is None:
         pipe = pipelines.pipeline(ref, device, lora_scale, config_overrides)
         size = native_size(pipe)
-    cfg = config_for_base(base_dir, size, lora_scale=lora_scale, **config_overrides)
+    cfg = config_for_base(base_dir, size, lora_render_defaults(info), lora_scale=lora_scale, **config_overrides)
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"

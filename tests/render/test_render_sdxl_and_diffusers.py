@@ -354,3 +354,23 @@ def test_lora_of_the_other_family_is_a_one_line_error(world, lora, base, tmp_pat
     message = str(error.value)
     assert message.startswith(f"{world['loras'][lora]}: ") and "\n" not in message
     assert f"is a {lora.split('-')[0]} LoRA" in message and f"the base is {base}" in message
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_a_token_past_77_changes_the_image_at_max_token_length_225_only(world, family, tmp_path):
+    """Long prompts through the gate's path (render_checkpoint) on both shapes: 75-token windows
+    as sd-scripts encodes them (both SDXL encoders and the pooled output, prompt_encoding.py)."""
+    palette = ", ".join(f"#{i:02x}{(i * 37) % 256:02x}{(i * 91) % 256:02x}" for i in range(1, 21))
+    long = f"male punk portrait, cap, pixel art, palette {palette}, plain blue background"
+    pair = [Prompt("a", long, "photo", (1,), (), "v2"),
+            Prompt("b", long.replace(palette.split(", ")[-1], "#ff0000"), "photo", (1,), (), "v2")]
+
+    def images(**overrides):
+        job, _ = run.render_checkpoint(world["loras"][f"{family}-kohya"], pair, tmp_path, base_model=str(world["bases"][family]),
+                                       device="cpu", progress=False, **{**RENDER, **overrides})
+        return [r.image() for r in job.renders], job.renders[0].meta
+
+    (a, b), meta77 = images()
+    assert max_diff(a, b) == 0 and len(meta77["hex_codes_seen"]) < 20
+    (a, b), meta225 = images(max_token_length=225)
+    assert max_diff(a, b) > 0 and len(meta225["hex_codes_seen"]) == 20
