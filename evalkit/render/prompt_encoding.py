@@ -111,6 +111,12 @@ def _n_layers(text_encoder) -> int:
     return int(text_encoder.config.num_hidden_layers)
 
 
+def final_layer_norm(text_encoder) -> torch.nn.Module:
+    """CLIP's last LayerNorm: ``text_model.final_layer_norm`` before transformers 5, a direct child
+    of CLIPTextModel since (diffusers' own clip_skip path still expects ``text_model``)."""
+    return getattr(text_encoder, "text_model", text_encoder).final_layer_norm
+
+
 def encode_sd1(tokenizer, text_encoder, prompts: list[str], max_token_length: int | None = None,
                clip_skip: int | None = None) -> torch.Tensor:
     """Hidden states (B, L, D), L = 77 or max_token_length + 2, for SD1.x/SD2 (one CLIP encoder).
@@ -130,7 +136,7 @@ def hidden_states_sd1(text_encoder, ids: torch.Tensor, clip_skip: int | None = N
         hidden = text_encoder(flat)[0]
     else:
         out = text_encoder(flat, output_hidden_states=True, return_dict=True)
-        hidden = text_encoder.text_model.final_layer_norm(out.hidden_states[-clip_skip])
+        hidden = final_layer_norm(text_encoder)(out.hidden_states[-clip_skip])
     return _stitch(hidden, batch)
 
 
@@ -169,7 +175,6 @@ def hidden_states_sdxl(text_encoders, ids: list[torch.Tensor], eos_token_id: int
     pooled = pooled_at_eos(te2, out2.last_hidden_state, flat2, eos_token_id)
     pooled = pooled.reshape(batch, n_chunks, -1)[:, 0]
     hidden = torch.cat([_stitch(hidden1, batch), _stitch(hidden2.to(hidden1.device), batch)], dim=-1)
-    return hidden, pooled.to(hidden.device)
     return hidden, pooled.to(hidden.device)
 
 
