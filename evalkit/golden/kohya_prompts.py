@@ -26,8 +26,8 @@ import tomllib
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.golden.prompts import Prompt
-from evalkit.render.config import check_sampler
+from evalkit.golden.prompt import Prompt
+from evalkit.golden.kohya_samplers import check_sampler
 
 # .txt flag -> sd-scripts' dict key
 FLAGS = {"n": "negative_prompt", "w": "width", "h": "height", "d": "seed", "l": "scale", "s": "sample_steps",

@@ -24,31 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.golden.prompt import HEX_CODE, Prompt, hex_codes_in  # noqa: F401 (the suite's value type)
 
-HEX_CODE = re.compile(r"#[0-9A-Fa-f]{6}\b")
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-@dataclass(frozen=True)
-class Prompt:
-    id: str
-    text: str
-    negative: str
-    seeds: tuple[int, ...]
-    golden: tuple[str, ...]
-    caption_style: str
-    # Render settings of this prompt alone, ((RenderConfig field, value), ...): a kohya
-    # sample-prompt line's --w/--h/--s/--l/--ss (kohya_prompts.py).
-    settings: tuple = ()
-
-    @property
-    def hex_codes(self) -> list[str]:
-        return hex_codes_in(self.text)
-
-
-def hex_codes_in(text: str) -> list[str]:
-    """Hex colour codes named in a prompt, upper-cased, in order of appearance."""
-    return [m.upper() for m in HEX_CODE.findall(text)]
 
 
 def load_prompts(path: str | Path) -> list[Prompt]:

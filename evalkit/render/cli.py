@@ -61,7 +61,7 @@ def run(args) -> int:
 
 def _check_loaders(args, prompts) -> bool:
     """One line (or JSON object) per checkpoint; True when the loaders disagree or one could not be checked."""
-    from evalkit.render.loaders import check_loaders
+    from evalkit.check_loaders import check_loaders
 
     return _per_checkpoint(args, "loaders", lambda ckpt, options: check_loaders(
         ckpt, prompts, args.reports_dir, args.check_loaders, **options), lambda r: r.agrees)

@@ -18,22 +18,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 
-# sd-scripts' sampler names (train_util.get_my_scheduler) -> (diffusers scheduler, its extra config).
-SAMPLERS = {
-    "ddim": ("DDIMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "dpmsolver": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver"}),
-    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "dpmsingle": ("DPMSolverSinglestepScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "dpm_2": ("KDPM2DiscreteScheduler", {}),
-    "dpm_2_a": ("KDPM2AncestralDiscreteScheduler", {}),
-}
-SAMPLERS.update({f"k_{name}": SAMPLERS[name] for name in ("lms", "euler", "euler_a", "dpm_2", "dpm_2_a")})
+from evalkit.golden.kohya_samplers import SAMPLERS, check_sampler  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -101,12 +86,6 @@ def checked(cfg: RenderConfig, where: str | None = None) -> RenderConfig:
             raise EvalkitError(where or name, f"{name} {value!r} is not a multiple of 8 pixels")
     return replace(cfg, max_token_length=None if max_len == CHUNK else max_len,
                    clip_skip=None if clip_skip == 1 else clip_skip)
-
-
-def check_sampler(name, where: str | None = None) -> str:
-    if name not in SAMPLERS:
-        raise EvalkitError(where or "sampler", f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
-    return name
 
 
 def prompt_config(cfg: RenderConfig, prompt) -> RenderConfig:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evalkit.cli import main
-from evalkit.render.loaders import differing_cells
+from evalkit.check_loaders import differing_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 PERFECT = ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
