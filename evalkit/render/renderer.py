@@ -70,6 +70,9 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                 job.cached += 1
             else:
                 todo.append((p, seed, path, digest))
+    refuse = getattr(pipe, "refuse_renders", None)  # --score-only's stand-in names what is missing
+    if todo and refuse is not None:
+        refuse([(p.id, seed) for p, seed, *_ in todo], len(todo) + job.cached)
     if todo:
         set_sampler(pipe, cfg.sampler)
     env = environment(job.device)

@@ -129,7 +129,13 @@ class _NoPipeline:
         self.checkpoint = checkpoint
         self.scheduler = None
 
-    def __call__(self, **kwargs):
+    def refuse_renders(self, missing: list[tuple[str, int]], total: int):
         from evalkit.errors import EvalkitError
 
-        raise EvalkitError(self.checkpoint, "--score-only but some renders are not in the cache; run without it")
+        shown = ", ".join(f"{prompt_id} seed {seed}" for prompt_id, seed in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise EvalkitError(self.checkpoint, f"--score-only but {len(missing)} of {total} renders are not in the cache "
+                                            f"({shown}{more}); render them first (`evalkit render`) or run without it")
+
+    def __call__(self, **kwargs):
+        self.refuse_renders([], 0)
