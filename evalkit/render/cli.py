@@ -9,6 +9,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
 from evalkit.plugin import DEFAULT_PROMPTS, DEFAULT_REPORTS
+from evalkit.usable_dir import writable_dir
 
 
 def register(sub) -> None:
@@ -42,6 +43,7 @@ def run(args) -> int:
     from evalkit.render.distributed import render_checkpoints
 
     prompts = load_prompts(args.prompts)
+    writable_dir(args.reports_dir)  # before the base loads: a bad folder costs no render
     done = render_checkpoints(args.checkpoint, prompts, args.reports_dir, base_model=args.base_model,
                               base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
                               steps=args.steps, guidance=args.guidance, batch_size=args.batch_size,

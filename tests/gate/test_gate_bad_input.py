@@ -1,0 +1,46 @@
+"""The gate and the CLIs against bad input found on the second attack pass (issue 22).
+
+Each case is one line naming the file or value, a documented exit code, and nothing
+already computed lost. Gate runs are pytester subprocesses, as a user runs them.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EVALKIT = ROOT / "evalkit"
+PERFECT = ROOT / "checkpoints" / "tiny_punks_perfect.safetensors"
+PROMPTS = Path(__file__).with_name("prompts_small.toml")
+
+pytest_plugins = ["pytester"]
+
+
+def gate(pytester, *args):
+    return pytester.runpytest_subprocess(str(EVALKIT), f"--rootdir={ROOT}", "--prompts", str(PROMPTS),
+                                         "-p", "no:cacheprovider", *args)
+
+
+def unusable_dirs(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    return [tmp_path / "a_file", tmp_path / "a_file" / "below", Path("/proc/evalkit-reports")]
+
+
+def test_an_unusable_reports_dir_stops_the_gate_before_any_render(pytester, tmp_path):
+    """Before: the gate rendered, then died in pytest_sessionfinish with a NotADirectoryError (exit 1)."""
+    for bad in unusable_dirs(tmp_path):
+        result = gate(pytester, "--checkpoint", str(PERFECT), "--reports-dir", str(bad))
+        assert result.ret == 4, (bad, result.stdout.str()[-2000:])
+        result.stderr.fnmatch_lines([f"*evalkit: {bad}: --reports-dir is not*"])
+        assert "Traceback" not in result.stdout.str() + result.stderr.str()
+        assert "test_render" not in result.stdout.str()  # nothing was collected, so nothing rendered
+
+
+def test_an_unusable_reports_dir_stops_evalkit_render(tmp_path, capsys):
+    for bad in unusable_dirs(tmp_path):
+        assert main(["render", "--checkpoint", str(PERFECT), "--prompts", str(PROMPTS), "--device", "cpu",
+                     "--reports-dir", str(bad)]) == 4
+        err = capsys.readouterr().err
+        assert err.startswith(f"evalkit render: error: {bad}: --reports-dir is not") and err.count("\n") == 1, err
