@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 
+from evalkit.terminal_text import printable
+
 
 class EvalkitError(Exception):
     """A one-line, user-facing error about one file (or one setting)."""
 
     def __init__(self, where: str | os.PathLike | None, problem: str):
         self.where = os.fspath(where) if where is not None else None
-        # Keep the message on one line whatever the problem text holds.
-        self.problem = " ".join(str(problem).split())
-        super().__init__(f"{self.where}: {self.problem}" if self.where else self.problem)
+        # Keep the message on one line whatever the problem text holds, and its control
+        # characters (a file name with ESC in it) shown as escapes, never sent to a terminal raw.
+        self.problem = printable(" ".join(str(problem).split()))
+        shown = printable(self.where) if self.where is not None else None
+        super().__init__(f"{shown}: {self.problem}" if shown else self.problem)

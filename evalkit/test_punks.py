@@ -24,6 +24,12 @@ import pytest
 from evalkit.errors import EvalkitError
 from evalkit.gate.record import METRICS
 from evalkit.gate.thresholds import DIRECTIONS
+from evalkit.terminal_text import printable
+
+def _fail(message: str, pytrace: bool = False):
+    """Fail the item; its message names checkpoints and renders, so control characters are escaped."""
+    pytest.fail(printable(message), pytrace=pytrace)
+
 
 MARKS = {"grid_sharpness": pytest.mark.grid, "palette_fidelity": pytest.mark.palette, "photorealism": pytest.mark.realism}
 
@@ -84,7 +90,7 @@ def test_render(case, evaluation, evalkit_session, record_property):
     record_property("cached", r.cached)
     record_property("render_seconds", r.render_seconds)
     expected = sum(len(p.seeds) for p in evalkit_session.prompts)
-    assert len(evaluation.renders) == expected, f"{case.checkpoint}: {len(evaluation.renders)} of {expected} renders"
+    assert len(evaluation.renders) == expected, f"{printable(case.checkpoint)}: {len(evaluation.renders)} of {expected} renders"
 
 
 def test_suite_mean(case, evaluation, evalkit_session, record_property):
@@ -93,7 +99,7 @@ def test_suite_mean(case, evaluation, evalkit_session, record_property):
     record_property(f"{case.metric}_interval", f"{v.low:.4f}..{v.high:.4f}")
     record_property(f"{case.metric}_threshold", v.threshold)
     if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
+        _fail(f"{case.name}: {v.message}", pytrace=False)
 
 
 def test_golden_distance(case, evaluation, evalkit_session, record_property):
@@ -103,7 +109,7 @@ def test_golden_distance(case, evaluation, evalkit_session, record_property):
     record_property("mmd_p_value", mmd.get("p_value"))
     record_property("mmd_threshold", v.threshold)
     if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
+        _fail(f"{case.name}: {v.message}", pytrace=False)
 
 
 def test_memorisation(case, evaluation, evalkit_session, record_property):
@@ -112,7 +118,7 @@ def test_memorisation(case, evaluation, evalkit_session, record_property):
     record_property("golden_copy_rate", v.baseline)
     record_property("copy_rate_limit", round(v.threshold, 4))
     if not v.passed:
-        pytest.fail(f"{case.name}: {v.message}", pytrace=False)
+        _fail(f"{case.name}: {v.message}", pytrace=False)
 
 
 def test_baseline(case, evaluation, evalkit_session, record_property):
@@ -124,19 +130,19 @@ def test_baseline(case, evaluation, evalkit_session, record_property):
     try:
         c, message = evalkit_session.baseline_comparison(evaluation, case.metric, path)
     except EvalkitError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        _fail(str(exc), pytrace=False)
     record_property("baseline", str(path))
     record_property(f"{case.metric}_baseline_mean", round(c.baseline_mean, 4))
     record_property(f"{case.metric}_obtained_mean", round(c.obtained_mean, 4))
     record_property(f"{case.metric}_delta", round(c.delta.mean, 4))
     record_property(f"{case.metric}_delta_interval", f"{c.delta.low:.4f}..{c.delta.high:.4f}")
     if c.regressed:
-        pytest.fail(f"{case.name}: {message}", pytrace=False)
+        _fail(f"{case.name}: {message}", pytrace=False)
 
 
 def _image(case, evaluation, evalkit_session, record_property):
     im = evaluation.image(case.prompt_id, case.seed)
-    assert im is not None, f"{case.checkpoint}: no render for {case.prompt_id} seed {case.seed}"
+    assert im is not None, f"{printable(case.checkpoint)}: no render for {case.prompt_id} seed {case.seed}"
     value, limit = im.scores[case.metric], im.thresholds[case.metric]
     path = evalkit_session.absolute(im.render)
     record_property(case.metric, value)
@@ -144,7 +150,7 @@ def _image(case, evaluation, evalkit_session, record_property):
     record_property("render", path)
     if not im.passed[case.metric]:
         side = ">=" if DIRECTIONS[case.metric] == "min" else "<="
-        pytest.fail(f"{case.name}: {case.metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
+        _fail(f"{case.name}: {case.metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
                     f"for {case.prompt_id} seed {case.seed}; look at {path}", pytrace=False)
 
 

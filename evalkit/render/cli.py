@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.terminal_text import printable
 from evalkit.golden.prompts import load_prompts
 from evalkit.plugin import DEFAULT_PROMPTS, DEFAULT_REPORTS
 from evalkit.usable_dir import writable_dir
@@ -71,7 +72,7 @@ def _verify(args, prompts) -> bool:
             print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
             failed = True
             continue
-        print(json.dumps({"reproduction": r.to_dict()}) if args.json else r.line(), flush=True)
+        print(json.dumps({"reproduction": r.to_dict()}) if args.json else printable(r.line()), flush=True)
     return failed
 
 
@@ -90,7 +91,7 @@ def _print(done, checkpoints, as_json: bool) -> None:
         if as_json:
             print(json.dumps(summary), flush=True)
         elif not summary["error"]:
-            print(f"{ckpt}: {rendered} rendered, {summary['cached']} cached -> {summary['folder']}", flush=True)
+            print(printable(f"{ckpt}: {rendered} rendered, {summary['cached']} cached -> {summary['folder']}"), flush=True)
     rendered = sum(r.rendered for r in done.results)
     total = {"ranks": done.world.size, "images": sum(r.images for r in done.results), "rendered": rendered,
              "cached": sum(r.cached for r in done.results), "failed": len(done.errors),
@@ -100,4 +101,4 @@ def _print(done, checkpoints, as_json: bool) -> None:
     elif done.world.size > 1:
         print(f"{rendered} rendered, {total['cached']} cached on {done.world.size} ranks in {total['seconds']} s", flush=True)
     for line in done.errors:
-        print(f"evalkit render: error: {line}", file=sys.stderr, flush=True)
+        print(printable(f"evalkit render: error: {line}"), file=sys.stderr, flush=True)

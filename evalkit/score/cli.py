@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit.errors import EvalkitError
+from evalkit.terminal_text import printable
 
 DEFAULT_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 
@@ -102,7 +103,7 @@ def run(args) -> int:
             obj["set"] = set_dict
             print(json.dumps(obj))
         else:
-            print(_line(path, scores, nearest))
+            print(printable(_line(path, scores, nearest)))
     if not args.json:
         print(_set_summary(sets, len(results)))
     sys.stdout.flush()

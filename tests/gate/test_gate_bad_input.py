@@ -44,3 +44,15 @@ def test_an_unusable_reports_dir_stops_evalkit_render(tmp_path, capsys):
                      "--reports-dir", str(bad)]) == 4
         err = capsys.readouterr().err
         assert err.startswith(f"evalkit render: error: {bad}: --reports-dir is not") and err.count("\n") == 1, err
+
+
+def test_a_hostile_checkpoint_name_reaches_the_gate_output_escaped(pytester, tmp_path):
+    """ESC and a newline in a file name: the error, the skips and the leaderboard print them escaped."""
+    evil = tmp_path / "evil\x1b[2J\nname.safetensors"
+    evil.write_bytes(b"\x00" * 4)  # unloadable: nothing renders, every line that names it still prints
+    result = gate(pytester, "--checkpoint", str(evil), "--reports-dir", str(tmp_path / "reports"), "-rA")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "\x1b" not in out, [line for line in out.splitlines() if "\x1b" in line]
+    result.stdout.fnmatch_lines(["*evil\\x1b[2J\\nname.safetensors: truncated: 4 bytes*",
+                                 "*-  evil\\x1b[2J\\nname * error"])
