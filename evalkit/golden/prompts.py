@@ -43,6 +43,10 @@ class Prompt:
         return hex_codes_in(self.text)
 
 
+# torch.Generator.manual_seed takes 64-bit seeds (0 .. 2**64 - 1).
+MAX_SEED = 2**64 - 1
+
+
 def hex_codes_in(text: str) -> list[str]:
     """Hex colour codes named in a prompt, upper-cased, in order of appearance."""
     return [m.upper() for m in HEX_CODE.findall(text)]
@@ -76,8 +80,11 @@ def load_prompts(path: str | Path) -> list[Prompt]:
         if not isinstance(text, str) or not text.strip():
             raise EvalkitError(path, f"prompt '{pid}' has no text")
         seeds = entry.get("seeds", defaults.get("seeds"))
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        if not isinstance(seeds, list) or not seeds or not all(type(s) is int and s >= 0 for s in seeds):
             raise EvalkitError(path, f"prompt '{pid}': seeds must be a non-empty list of non-negative integers")
+        if max(seeds) > MAX_SEED:  # torch.Generator.manual_seed would overflow mid-render
+            raise EvalkitError(path, f"prompt '{pid}': seed {max(seeds)} is beyond the generator's range "
+                                     f"(0..{MAX_SEED}, 2**64 - 1)")
         if len(set(seeds)) != len(seeds):
             raise EvalkitError(path, f"prompt '{pid}' repeats a seed")
         prompts.append(
