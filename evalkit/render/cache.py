@@ -25,8 +25,14 @@ class Render:
     meta: dict
 
     def image(self) -> np.ndarray:
-        with Image.open(self.path) as im:
-            return np.asarray(im.convert("RGB"))
+        """(H, W, 3) uint8, through the reader `evalkit score` and the golden set use."""
+        from evalkit.downsample.image import as_rgb_float
+        from evalkit.score.image_io import read_image
+
+        arr, _ = read_image(self.path)
+        if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3:
+            return arr  # evalkit's own renders: 8-bit RGB as written
+        return np.clip(np.rint(as_rgb_float(arr) * 255), 0, 255).astype(np.uint8)
 
 
 class RenderCache:

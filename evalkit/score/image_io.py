@@ -21,14 +21,19 @@ from evalkit.errors import EvalkitError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Refuse images beyond this many pixels (a 12k x 12k render is not a punk).
 MAX_PIXELS = 150_000_000
+# Lossy codecs: their colours are not the ones drawn, so a golden punk must never be one.
+LOSSY_FORMATS = {"JPEG", "MPO"}
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode one render.
+def read_image(path: str | Path, *, lossless: bool = False) -> tuple[np.ndarray, int]:
+    """Decode one render, or (``lossless=True``) one golden punk: the one image reader of evalkit.
 
     Parameters
     ----------
     path : path-like
+    lossless : bool
+        Refuse lossy files (JPEG, whatever their name says): golden punks must
+        hold the exact palette.
 
     Returns
     -------
@@ -53,6 +58,9 @@ def read_image(path: str | Path) -> tuple[np.ndarray, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                if lossless and im.format in LOSSY_FORMATS:
+                    raise EvalkitError(path, f"is a lossy {im.format} file (its colours are not exact); "
+                                             "save the punk as PNG")
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise EvalkitError(path, f"is {w}x{h}: too large to score (limit {MAX_PIXELS} pixels)")
