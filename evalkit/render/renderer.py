@@ -153,9 +153,17 @@ def render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: 
         generator=generators,
         output_type="pt",
     ).images
+    if not bool(torch.isfinite(out).all()):  # e.g. fp16 overflow: a black image must never reach the cache
+        raise EvalkitError(job_name(chunk), "the pipeline returned NaN/Inf pixels (fp16 overflow or non-finite "
+                                            "weights); the images are not cached")
     # Quantise on the device: a uint8 copy is a quarter of a float one to move.
     out = (out.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return list(out)
+
+
+def job_name(chunk) -> str:
+    p, seed, *_ = chunk[0]
+    return f"{p.id} seed {seed}"
 
 
 def torch_dtype(cfg: RenderConfig, device: str):

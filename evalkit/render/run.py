@@ -50,6 +50,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     checkpoint = Path(checkpoint)
     device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
+    refuse_non_finite(checkpoint, info, lora_scale)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
     # The folder that describes the base: its own, or a single file's --base-config folder
     # (native size, and an evalkit.json with the model's recommended render settings).
@@ -75,6 +76,22 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
         yield pipe, job, cache, info
     finally:
         take_off(pipe)
+
+
+def refuse_non_finite(checkpoint: Path, info, lora_scale: float) -> None:
+    """NaN/Inf weights (a diverged training) or scale render black images that would score 0.000 and
+    be cached as if real: say so, in one line, before anything renders."""
+    import math
+
+    from evalkit.errors import EvalkitError
+
+    if not math.isfinite(lora_scale):
+        raise EvalkitError("--lora-scale", f"is {lora_scale}: must be a finite number")
+    h = info.health
+    if h is not None and (h.nan_count or h.inf_count):
+        raise EvalkitError(checkpoint, f"has {h.nan_count} NaN and {h.inf_count} Inf weights "
+                                       f"(e.g. in {h.nonfinite_modules[0]}): the training diverged, its renders "
+                                       "would be black; not rendered")
 
 
 def _pipeline(ref, device, lora_scale, overrides):

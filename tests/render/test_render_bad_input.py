@@ -23,3 +23,28 @@ def test_score_only_with_renders_missing_names_them(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{PERFECT}: --score-only but 3 of 3 renders are not in the cache"), message
     assert "male_cap seed 1, male_cap seed 2, ape seed 42" in message and "\n" not in message
+
+
+def test_nan_weights_are_named_and_nothing_is_rendered_or_cached(tmp_path):
+    """Before: the renders came out black, scored 0.000 without a word about NaN, and were cached."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(PERFECT))
+    up = next(k for k in state if k.endswith(".lora_up.weight"))
+    state[up] = torch.full_like(state[up], float("nan"))
+    bad = tmp_path / "diverged.safetensors"
+    save_file(state, str(bad), metadata={"ss_network_module": "networks.lora"})
+    for score_only in (False, True):
+        with pytest.raises(EvalkitError) as error:
+            render_checkpoint(bad, PROMPTS, tmp_path / "reports", base_model=str(BASE), device="cpu",
+                              score_only=score_only, progress=False)
+        message = str(error.value)
+        assert message.startswith(f"{bad}: has {state[up].numel()} NaN and 0 Inf weights"), message
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_a_non_finite_lora_scale_is_refused(tmp_path):
+    with pytest.raises(EvalkitError, match="--lora-scale: is nan: must be a finite number"):
+        render_checkpoint(PERFECT, PROMPTS, tmp_path, base_model=str(BASE), device="cpu", lora_scale=float("nan"),
+                          progress=False)
