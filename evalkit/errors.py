@@ -23,3 +23,17 @@ class EvalkitError(Exception):
         self.problem = printable(" ".join(str(problem).split()))
         shown = printable(self.where) if self.where is not None else None
         super().__init__(f"{shown}: {self.problem}" if shown else self.problem)
+
+
+def why_missing(path: str | os.PathLike, default: str = "no such file") -> str:
+    """Why ``path`` cannot be found: a symlink loop or a dangling link said as such, else ``default``."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ELOOP:
+                return "is a symlink loop"
+            return f"is a broken symlink (to {os.readlink(path)})"
+    return default

@@ -31,7 +31,8 @@ def best(checkpoints: list[CheckpointResult]) -> CheckpointResult | None:
     """Highest quality among those that passed; if none passed, among those scored."""
     scored = [c for c in checkpoints if c.quality is not None]
     pool = [c for c in scored if c.status == "pass"] or scored
-    return max(pool, key=lambda c: c.quality, default=None)
+    # Ties go as the leaderboard orders them (by name), so "best" names the table's first row.
+    return min(pool, key=lambda c: (-c.quality, c.name), default=None)
 
 
 def leaderboard(checkpoints: list[CheckpointResult]) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 from evalkit.golden.captions import BACKGROUND_RGB
 
 GRID = 24
@@ -58,7 +58,7 @@ class GoldenSet:
 def load_golden(root: str | Path) -> GoldenSet:
     root = Path(root)
     if not root.exists():
-        raise EvalkitError(root, "golden folder does not exist")
+        raise EvalkitError(root, why_missing(root, "golden folder does not exist"))
     if not root.is_dir():
         raise EvalkitError(root, "golden path is not a folder")
     manifest = root / "golden.toml"

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 
 HEX_CODE = re.compile(r"#[0-9A-Fa-f]{6}\b")
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -55,7 +55,7 @@ def hex_codes_in(text: str) -> list[str]:
 def load_prompts(path: str | Path) -> list[Prompt]:
     path = Path(path)
     if not path.is_file():
-        raise EvalkitError(path, "prompt suite does not exist")
+        raise EvalkitError(path, why_missing(path, "prompt suite does not exist"))
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:

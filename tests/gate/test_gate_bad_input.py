@@ -56,3 +56,23 @@ def test_a_hostile_checkpoint_name_reaches_the_gate_output_escaped(pytester, tmp
     assert "\x1b" not in out, [line for line in out.splitlines() if "\x1b" in line]
     result.stdout.fnmatch_lines(["*evil\\x1b[2J\\nname.safetensors: truncated: 4 bytes*",
                                  "*-  evil\\x1b[2J\\nname * error"])
+
+
+def test_a_tie_for_best_names_the_tables_first_row():
+    """Before: best() took the first of the tied in input order, the table sorted them by name."""
+    from evalkit.gate.quality import leaderboard
+    from evalkit.gate.record import CheckpointResult
+
+    rows = [CheckpointResult(name=n, path=n, sha256=None, model_hash=None, info=None, status="pass", quality=7.0)
+            for n in ("zeta", "alpha")]
+    lines = leaderboard(rows)
+    assert lines[2].split()[:2] == ["1", "alpha"] and lines[-1] == "best: alpha"
+
+
+@pytest.mark.parametrize("command", ["inspect", "score"])
+def test_a_symlink_loop_is_said_as_such(tmp_path, capsys, command):
+    loop = tmp_path / "loop.safetensors" if command == "inspect" else tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    assert main([command, str(loop)]) == 4
+    err = capsys.readouterr().err
+    assert err.strip().endswith(f"{loop}: is a symlink loop"), err
