@@ -63,6 +63,8 @@ def load_prompts(path: str | Path) -> list[Prompt]:
     except tomllib.TOMLDecodeError as exc:
         raise EvalkitError(path, f"not valid TOML: {exc}") from None
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise EvalkitError(path, "[defaults] must be a table")
     entries = data.get("prompts")
     if not isinstance(entries, list) or not entries:
         raise EvalkitError(path, "holds no [[prompts]] entries")
@@ -70,6 +72,8 @@ def load_prompts(path: str | Path) -> list[Prompt]:
     seen: set[str] = set()
     for n, entry in enumerate(entries, 1):
         where = f"prompt #{n}"
+        if not isinstance(entry, dict):
+            raise EvalkitError(path, f"{where} is not a table ([[prompts]] entries hold id, text, seeds, ...)")
         pid = entry.get("id")
         if not isinstance(pid, str) or not PROMPT_ID.match(pid):
             raise EvalkitError(path, f"{where}: id must be letters, digits, '_', '-' or '.'")
@@ -87,6 +91,11 @@ def load_prompts(path: str | Path) -> list[Prompt]:
                                      f"(0..{MAX_SEED}, 2**64 - 1)")
         if len(set(seeds)) != len(seeds):
             raise EvalkitError(path, f"prompt '{pid}' repeats a seed")
+        golden, negative = entry.get("golden", []), entry.get("negative", defaults.get("negative", ""))
+        if not isinstance(golden, list) or not all(isinstance(g, str) for g in golden):
+            raise EvalkitError(path, f"prompt '{pid}': golden must be a list of golden punk ids")
+        if not isinstance(negative, str) or not isinstance(entry.get("caption_style", ""), str):
+            raise EvalkitError(path, f"prompt '{pid}': negative and caption_style must be strings")
         prompts.append(
             Prompt(
                 id=pid,
