@@ -48,3 +48,23 @@ def test_a_non_finite_lora_scale_is_refused(tmp_path):
     with pytest.raises(EvalkitError, match="--lora-scale: is nan: must be a finite number"):
         render_checkpoint(PERFECT, PROMPTS, tmp_path, base_model=str(BASE), device="cpu", lora_scale=float("nan"),
                           progress=False)
+
+
+def test_a_lora_that_does_almost_nothing_is_refused_as_indistinguishable_from_its_base(tmp_path):
+    """Before: weights near 1e-7 passed the took-effect check (exact zeros only) and topped the leaderboard."""
+    from safetensors.torch import load_file, save_file
+
+    from evalkit.render.attach import MIN_RELATIVE_CHANGE
+
+    state = load_file(str(PERFECT))
+    for k in state:
+        if k.endswith(".lora_up.weight"):
+            state[k] = state[k] * 1e-6
+    faint = tmp_path / "faint.safetensors"
+    save_file(state, str(faint), metadata={"ss_network_module": "networks.lora"})
+    with pytest.raises(EvalkitError) as error:
+        render_checkpoint(faint, PROMPTS, tmp_path / "reports", base_model=str(BASE), device="cpu", progress=False)
+    message = str(error.value)
+    assert message.startswith(f"{faint}: merged but changes the UNet's output by only "), message
+    assert f"(< {MIN_RELATIVE_CHANGE:g}): indistinguishable from the base model" in message
+    assert not list(tmp_path.rglob("*.png"))
