@@ -68,3 +68,36 @@ def test_a_lora_that_does_almost_nothing_is_refused_as_indistinguishable_from_it
     assert message.startswith(f"{faint}: merged but changes the UNet's output by only "), message
     assert f"(< {MIN_RELATIVE_CHANGE:g}): indistinguishable from the base model" in message
     assert not list(tmp_path.rglob("*.png"))
+
+
+class NanOutputPipeline:
+    """The real tiny pipeline whose images come back NaN, as an fp16 overflow on a GPU gives them.
+
+    A stand-in (said so): fp32 on this CPU does not overflow. Every attribute is the real one's."""
+
+    def __init__(self, pipe):
+        self._pipe = pipe
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+    def __call__(self, **kwargs):
+        out = self._pipe(**kwargs)
+        out.images = out.images * float("nan")
+        return out
+
+
+def test_nan_pixels_from_the_pipeline_are_named_and_never_cached(tmp_path):
+    import torch
+
+    from evalkit.render.base_model import load_pipeline, resolve_base
+    from evalkit.render.cache import RenderCache
+    from evalkit.render.config import RenderConfig
+    from evalkit.render.renderer import RenderJob, render_suite
+
+    pipe = load_pipeline(resolve_base(str(BASE), PERFECT, "sd15", None), "cpu", torch.float32)
+    cfg = RenderConfig(steps=2, guidance=5.0, width=64, height=64, batch_size=3)
+    with pytest.raises(EvalkitError, match="^male_cap seed 1: the pipeline returned NaN/Inf pixels"):
+        render_suite(NanOutputPipeline(pipe), PROMPTS, RenderJob("0" * 64, "tiny", cfg, "cpu"), RenderCache(tmp_path),
+                     progress=False)
+    assert not list(tmp_path.rglob("*.png"))
