@@ -20,6 +20,7 @@ from evalkit.gate.session import GateSession, Options, command_line, resolve_che
 from evalkit.paths import DEFAULT_CHECKPOINT
 from evalkit.plugin import GATE_SESSION, SUMMARY_LINES
 from evalkit.render.options import check_overrides, render_overrides
+from evalkit.terminal_text import printable
 
 # Options fields that are not a command-line option of the same name (evalkit/plugin.py declares those).
 DERIVED = {"checkpoints", "rootdir", "command", "render"}
@@ -56,11 +57,11 @@ def evaluation(evalkit_session, case):
     ev = evalkit_session.evaluate(case.checkpoint)
     if ev.error is not None:
         if ev.error_shown:
-            pytest.skip(f"{case.checkpoint}: not evaluated (see the error above)")
+            pytest.skip(f"{printable(case.checkpoint)}: not evaluated (see the error above)")
         ev.error_shown = True
         if isinstance(ev.error, EvalkitError):
             pytest.fail(str(ev.error), pytrace=False)
-        raise ev.error
+        raise ev.error  # a bug of ours, not bad input: the traceback is for us
     if evalkit_session.opts.render_only and case.kind != "render":
         pytest.skip("--render-only: rendered into the cache, not scored")
     return ev
@@ -102,13 +103,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr = terminalreporter
     tr.write_sep("=", "evalkit")
     for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
-        tr.write_line(line)
+        tr.write_line(printable(line))
     for ev in gate.evaluations.values():
         if ev.baseline_written:
-            tr.write_line(f"baseline written: {ev.baseline_written}")
+            tr.write_line(printable(f"baseline written: {ev.baseline_written}"))
         if ev.obtained_written:
-            tr.write_line(f"obtained scores of {ev.name} (regressed): {ev.obtained_written}")
+            tr.write_line(printable(f"obtained scores of {ev.name} (regressed): {ev.obtained_written}"))
     if gate.record_path:
-        tr.write_line(f"run record: {gate.record_path}")
+        tr.write_line(printable(f"run record: {gate.record_path}"))
     for line in config.stash.get(SUMMARY_LINES, []):
-        tr.write_line(line)
+        tr.write_line(printable(line))

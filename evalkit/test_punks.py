@@ -25,6 +25,7 @@ import pytest
 
 from evalkit.plugin import GATE_SESSION
 from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS
+from evalkit.terminal_text import printable
 
 MARKS = {m.name: getattr(pytest.mark, m.marker) for m in IMAGE_METRICS}
 
@@ -82,11 +83,11 @@ def pytest_generate_tests(metafunc):
 def _report(verdict, record_property) -> None:
     """What every item does with the session's `Verdict`: properties, then skip / fail / pass."""
     if verdict.skip is not None:
-        pytest.skip(verdict.skip)
+        pytest.skip(printable(verdict.skip))  # messages name files: control characters escaped
     for name, value in verdict.properties:
         record_property(name, value)
     if not verdict.passed:
-        pytest.fail(verdict.failure, pytrace=False)
+        pytest.fail(printable(verdict.failure), pytrace=False)
 
 
 def _set_item(name: str, item_name: str):

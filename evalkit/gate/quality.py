@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from evalkit.gate.record import CheckpointResult
 from evalkit.score.metrics import IMAGE_METRICS
+from evalkit.terminal_text import printable
 
 # Each metric's factor and weight come from its registry row (`evalkit.score.metrics`).
 WEIGHTS = {m.name: m.quality_weight for m in IMAGE_METRICS}
@@ -35,13 +36,15 @@ def best(checkpoints: list[CheckpointResult]) -> CheckpointResult | None:
     """Highest quality among those that passed; if none passed, among those scored."""
     scored = [c for c in checkpoints if c.quality is not None]
     pool = [c for c in scored if c.status == "pass"] or scored
-    return max(pool, key=lambda c: c.quality, default=None)
+    # Ties go as the leaderboard orders them (by name), so "best" names the table's first row.
+    return min(pool, key=lambda c: (-c.quality, c.name), default=None)
 
 
 def leaderboard(checkpoints: list[CheckpointResult]) -> list[str]:
     """Terminal lines: one row per checkpoint, best quality first, then the winner."""
     ranked = sorted(checkpoints, key=lambda c: (c.quality is None, -(c.quality or 0.0), c.name))
-    width = max([len("checkpoint"), *(len(c.name) for c in checkpoints)])
+    names = {id(c): printable(c.name) for c in checkpoints}  # a newline or ESC in a file name: escaped
+    width = max([len("checkpoint"), *map(len, names.values())])
     widths = [max(COLUMN_WIDTH, len(m.column)) for m in IMAGE_METRICS]
     header = "  ".join(f"{m.column:>{w}}" for m, w in zip(IMAGE_METRICS, widths))
     lines = [f"quality 0-10 = {FORMULA} (suite means)",
@@ -49,14 +52,14 @@ def leaderboard(checkpoints: list[CheckpointResult]) -> list[str]:
     for rank, c in enumerate(ranked, 1):
         cells = "  ".join(f"{_fmt(c.mean(m.name)):>{w}}" for m, w in zip(IMAGE_METRICS, widths))
         q = "-" if c.quality is None else f"{c.quality:.1f}"
-        lines.append(f"  {rank if c.quality is not None else '-':>2}  {c.name:<{width}}  {cells}  {q:>7}  {c.status}")
+        lines.append(f"  {rank if c.quality is not None else '-':>2}  {names[id(c)]:<{width}}  {cells}  {q:>7}  {c.status}")
     winner = best(checkpoints)
     if winner is None:
         lines.append("best: none (no checkpoint was scored)")
     elif winner.status != "pass":
-        lines.append(f"best: none passed the gate (highest quality: {winner.name})")
+        lines.append(f"best: none passed the gate (highest quality: {names[id(winner)]})")
     else:
-        lines.append(f"best: {winner.name}")
+        lines.append(f"best: {names[id(winner)]}")
     return lines
 
 

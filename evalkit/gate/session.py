@@ -27,6 +27,7 @@ from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
 from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
+from evalkit.usable_dir import writable_dir
 
 WORST_SHOWN = 3
 
@@ -114,7 +115,7 @@ class GateSession:
             self.baseline_path = baselines.resolve(opts.baseline, self.prompts_path)
         if opts.baseline and opts.update_baseline and len(self.checkpoints) > 1:
             raise EvalkitError(None, "--update-baseline with --baseline writes one file: give one --checkpoint")
-        self.reports_dir = Path(opts.reports_dir)
+        self.reports_dir = writable_dir(opts.reports_dir)  # before any work: a bad folder costs no render
         self.run_id = new_run_id()
         self.started_at = utc_now()
         self.evaluations: dict[str, Evaluation] = {}

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 from evalkit.golden.captions import BACKGROUND_RGB
 
 GRID = 24
@@ -59,7 +58,7 @@ class GoldenSet:
 def load_golden(root: str | Path) -> GoldenSet:
     root = Path(root)
     if not root.exists():
-        raise EvalkitError(root, "golden folder does not exist")
+        raise EvalkitError(root, why_missing(root, "golden folder does not exist"))
     if not root.is_dir():
         raise EvalkitError(root, "golden path is not a folder")
     manifest = root / "golden.toml"
@@ -133,22 +132,26 @@ def _decode_all(paths: list[Path], background) -> tuple[np.ndarray, tuple[int, i
 
 
 def read_punk_image(path: Path, background=BACKGROUND_RGB) -> np.ndarray:
-    """One golden image as (24, 24, 3) uint8; integer upscales are reduced exactly."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgba = np.asarray(im.convert("RGBA"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise EvalkitError(path, f"cannot be decoded as an image ({type(exc).__name__})") from None
-    h, w = rgba.shape[:2]
+    """One golden image as (24, 24, 3) uint8; integer upscales are reduced exactly.
+
+    Decoded by `evalkit.score.image_io.read_image`, the reader renders go through, so
+    a 16-bit grey or palette PNG means the same colours here as when it is scored;
+    lossy (JPEG) files are refused whatever their name.
+    """
+    from evalkit.downsample.image import as_rgb_float
+    from evalkit.score.image_io import read_image
+
+    arr, factor = read_image(path, lossless=True)
+    if factor != 1:
+        raise EvalkitError(path, "is too large for a golden punk (24x24 or an integer upscale of it)")
+    rgb = np.clip(np.rint(as_rgb_float(arr, background).astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    h, w = rgb.shape[:2]
     if h != w or h % GRID:
         raise EvalkitError(path, f"is {w}x{h}; golden punks must be 24x24 or an integer upscale of it")
     scale = h // GRID
     if scale > 1:
-        blocks = rgba.reshape(GRID, scale, GRID, scale, 4)
+        blocks = rgb.reshape(GRID, scale, GRID, scale, 3)
         if np.ptp(blocks, axis=(1, 3)).max() > 0:
             raise EvalkitError(path, f"is {w}x{h} but not a nearest-neighbour upscale of a 24x24 punk")
-        rgba = blocks[:, 0, :, 0, :]
-    alpha = rgba[..., 3:4] / 255.0
-    rgb = rgba[..., :3] * alpha + np.asarray(background, np.float64) * (1 - alpha)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+        rgb = blocks[:, 0, :, 0, :]
+    return np.ascontiguousarray(rgb)

@@ -23,10 +23,14 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 from evalkit.golden.prompt import HEX_CODE, Prompt, hex_codes_in  # noqa: F401 (the suite's value type)
 
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+# torch.Generator.manual_seed takes 64-bit seeds (0 .. 2**64 - 1).
+MAX_SEED = 2**64 - 1
 
 
 def load_prompts(path: str | Path) -> list[Prompt]:
@@ -35,7 +39,7 @@ def load_prompts(path: str | Path) -> list[Prompt]:
 
     path = Path(path)
     if not path.is_file():
-        raise EvalkitError(path, "prompt suite does not exist")
+        raise EvalkitError(path, why_missing(path, "prompt suite does not exist"))
     if path.suffix.lower() in (".txt", ".json"):
         return load_kohya_prompts(path)
     try:
@@ -47,6 +51,8 @@ def load_prompts(path: str | Path) -> list[Prompt]:
     if "prompts" not in data and isinstance(data.get("prompt"), dict):
         return load_kohya_prompts(path, data)
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise EvalkitError(path, "[defaults] must be a table")
     entries = data.get("prompts")
     if not isinstance(entries, list) or not entries:
         raise EvalkitError(path, "holds no [[prompts]] entries")
@@ -54,6 +60,8 @@ def load_prompts(path: str | Path) -> list[Prompt]:
     seen: set[str] = set()
     for n, entry in enumerate(entries, 1):
         where = f"prompt #{n}"
+        if not isinstance(entry, dict):
+            raise EvalkitError(path, f"{where} is not a table ([[prompts]] entries hold id, text, seeds, ...)")
         pid = entry.get("id")
         if not isinstance(pid, str) or not PROMPT_ID.match(pid):
             raise EvalkitError(path, f"{where}: id must be letters, digits, '_', '-' or '.'")
@@ -64,10 +72,18 @@ def load_prompts(path: str | Path) -> list[Prompt]:
         if not isinstance(text, str) or not text.strip():
             raise EvalkitError(path, f"prompt '{pid}' has no text")
         seeds = entry.get("seeds", defaults.get("seeds"))
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        if not isinstance(seeds, list) or not seeds or not all(type(s) is int and s >= 0 for s in seeds):
             raise EvalkitError(path, f"prompt '{pid}': seeds must be a non-empty list of non-negative integers")
+        if max(seeds) > MAX_SEED:  # torch.Generator.manual_seed would overflow mid-render
+            raise EvalkitError(path, f"prompt '{pid}': seed {max(seeds)} is beyond the generator's range "
+                                     f"(0..{MAX_SEED}, 2**64 - 1)")
         if len(set(seeds)) != len(seeds):
             raise EvalkitError(path, f"prompt '{pid}' repeats a seed")
+        golden, negative = entry.get("golden", []), entry.get("negative", defaults.get("negative", ""))
+        if not isinstance(golden, list) or not all(isinstance(g, str) for g in golden):
+            raise EvalkitError(path, f"prompt '{pid}': golden must be a list of golden punk ids")
+        if not isinstance(negative, str) or not isinstance(entry.get("caption_style", ""), str):
+            raise EvalkitError(path, f"prompt '{pid}': negative and caption_style must be strings")
         prompts.append(
             Prompt(
                 id=pid,

@@ -21,7 +21,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 
 LENGTH_PREFIX_BYTES = 8
 # The safetensors library refuses headers above 100 MB; so do we, so that a
@@ -244,7 +244,7 @@ def _open_checked(path: Path, where: str) -> BinaryIO:
         if path.is_dir():
             raise EvalkitError(where, "is a directory, not a checkpoint file")
         if not path.exists():
-            raise EvalkitError(where, "no such file")
+            raise EvalkitError(where, why_missing(path))
         if path.suffix.lower() in PICKLE_SUFFIXES:
             raise _refuse_pickle(where, f"a {path.suffix} file")
         if not path.is_file():

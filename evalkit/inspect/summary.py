@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from evalkit.inspect.record import CheckpointInfo
+from evalkit.terminal_text import printable
 
 LABEL_WIDTH = 14
 
@@ -151,6 +152,7 @@ def format_summary(info: CheckpointInfo) -> str:
     rows += [("training" if i == 0 else "", line) for i, line in enumerate(_training(info))]
     rows += [("captions", _captions(info)), ("data", _data(info)), ("hashes", _hashes(info)), ("health", _health(info))]
     rows += [("warning", w) for w in info.warnings]
-    lines = [f"{info.file}  ({_size(info.file_size)})"]
-    lines += [f"  {label + (':' if label else ''):<{LABEL_WIDTH}} {text}" for label, text in rows if text]
+    # Every row holds text from the file (ss_* values, names): escaped, so none can drive the terminal.
+    lines = [f"{printable(info.file)}  ({_size(info.file_size)})"]
+    lines += [f"  {label + (':' if label else ''):<{LABEL_WIDTH}} {printable(text)}" for label, text in rows if text]
     return "\n".join(lines)

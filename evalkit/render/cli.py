@@ -10,6 +10,8 @@ from evalkit.errors import EvalkitError
 from evalkit.golden.prompts import load_prompts
 from evalkit.paths import DEFAULT_PROMPTS, DEFAULT_REPORTS
 from evalkit.render.options import add_render_options, check_overrides, render_overrides
+from evalkit.terminal_text import printable
+from evalkit.usable_dir import writable_dir
 
 
 def register(sub) -> None:
@@ -45,6 +47,7 @@ def run(args) -> int:
     from evalkit.render.distributed import render_checkpoints
 
     prompts = load_prompts(args.prompts)
+    writable_dir(args.reports_dir)  # before the base loads: a bad folder costs no render
     settings = check_overrides(render_overrides(lambda name: getattr(args, name)))
     done = render_checkpoints(args.checkpoint, prompts, args.reports_dir, base_model=args.base_model,
                               base_config=args.base_config, device=args.device, lora_scale=args.lora_scale,
@@ -88,7 +91,7 @@ def _per_checkpoint(args, name: str, check, ok) -> bool:
             print(f"evalkit render: error: {exc}", file=sys.stderr, flush=True)
             failed = True
             continue
-        print(json.dumps({name: r.to_dict()}) if args.json else r.line(), flush=True)
+        print(json.dumps({name: r.to_dict()}) if args.json else printable(r.line()), flush=True)
         failed = failed or not ok(r)
     return failed
 
@@ -108,7 +111,7 @@ def _print(done, checkpoints, as_json: bool) -> None:
         if as_json:
             print(json.dumps(summary), flush=True)
         elif not summary["error"]:
-            print(f"{ckpt}: {rendered} rendered, {summary['cached']} cached -> {summary['folder']}", flush=True)
+            print(printable(f"{ckpt}: {rendered} rendered, {summary['cached']} cached -> {summary['folder']}"), flush=True)
     rendered = sum(r.rendered for r in done.results)
     total = {"ranks": done.world.size, "images": sum(r.images for r in done.results), "rendered": rendered,
              "cached": sum(r.cached for r in done.results), "failed": len(done.errors),
@@ -118,4 +121,4 @@ def _print(done, checkpoints, as_json: bool) -> None:
     elif done.world.size > 1:
         print(f"{rendered} rendered, {total['cached']} cached on {done.world.size} ranks in {total['seconds']} s", flush=True)
     for line in done.errors:
-        print(f"evalkit render: error: {line}", file=sys.stderr, flush=True)
+        print(printable(f"evalkit render: error: {line}"), file=sys.stderr, flush=True)

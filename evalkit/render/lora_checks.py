@@ -14,6 +14,10 @@ import torch
 from evalkit.errors import EvalkitError
 
 
+# The smallest probe change, relative to the probe output's largest value, that counts as "took effect".
+MIN_RELATIVE_CHANGE = 1e-4
+
+
 @torch.no_grad()
 def probe(pipe) -> torch.Tensor:
     """The UNet's output on a fixed random input: it must change when a LoRA is on."""
@@ -66,4 +70,11 @@ def verify_effect(pipe, lora_path: Path, info, scale: float, applied: Counter, b
     if scale != 0 and change == 0:
         undo(pipe)
         raise EvalkitError(lora_path, f"{done} but does not change the UNet's output (untrained or unmatched LoRA)")
+    # Relative to the output's own size: weights near 1e-7 move it by ~1e-9 of itself, which an
+    # exact-zero check passes and a render cannot show (the testbed's LoRAs move it by > 1e-2).
+    relative = change / max(before.abs().max().item(), 1e-12)
+    if scale != 0 and relative < MIN_RELATIVE_CHANGE:
+        undo(pipe)
+        raise EvalkitError(lora_path, f"{done} but changes the UNet's output by only {relative:.1e} of its size "
+                                      f"(< {MIN_RELATIVE_CHANGE:g}): indistinguishable from the base model")
     return dict(want), change

@@ -73,6 +73,9 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
                 job.cached += 1
             else:
                 todo.append((p, seed, path, digest))
+    refuse = getattr(pipe, "refuse_renders", None)  # --score-only's stand-in names what is missing
+    if todo and refuse is not None:
+        refuse([(p.id, seed) for p, seed, *_ in todo], len(todo) + job.cached)
     # Prompts with their own size/steps/sampler render in batches of their own config.
     groups: dict[str, tuple[RenderConfig, list]] = {}
     for item in todo:
@@ -174,9 +177,17 @@ def render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: 
         generator=generators,
         output_type="pt",
     ).images
+    if not bool(torch.isfinite(out).all()):  # e.g. fp16 overflow: a black image must never reach the cache
+        raise EvalkitError(job_name(chunk), "the pipeline returned NaN/Inf pixels (fp16 overflow or non-finite "
+                                            "weights); the images are not cached")
     # Quantise on the device: a uint8 copy is a quarter of a float one to move.
     out = (out.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return list(out)
+
+
+def job_name(chunk) -> str:
+    p, seed, *_ = chunk[0]
+    return f"{p.id} seed {seed}"
 
 
 def torch_dtype(cfg: RenderConfig, device: str):

@@ -71,6 +71,7 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     pipelines = _PIPELINES if pipelines is None else pipelines
     device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
+    refuse_non_finite(checkpoint, info, lora_scale)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
     # The folder that describes the base: its own, or a single file's --base-config folder
     # (native size, and an evalkit.json with the model's recommended render settings).
@@ -96,6 +97,22 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
         yield pipe, job, cache, info
     finally:
         take_off(pipe)
+
+
+def refuse_non_finite(checkpoint: Path, info, lora_scale: float) -> None:
+    """NaN/Inf weights (a diverged training) or scale render black images that would score 0.000 and
+    be cached as if real: say so, in one line, before anything renders."""
+    import math
+
+    from evalkit.errors import EvalkitError
+
+    if not math.isfinite(lora_scale):
+        raise EvalkitError("--lora-scale", f"is {lora_scale}: must be a finite number")
+    h = info.health
+    if h is not None and (h.nan_count or h.inf_count):
+        raise EvalkitError(checkpoint, f"has {h.nan_count} NaN and {h.inf_count} Inf weights "
+                                       f"(e.g. in {h.nonfinite_modules[0]}): the training diverged, its renders "
+                                       "would be black; not rendered")
 
 
 def compile_unet(pipe, channels_last: bool = False) -> None:
@@ -136,7 +153,13 @@ class _NoPipeline:
         self.checkpoint = checkpoint
         self.scheduler = None
 
-    def __call__(self, **kwargs):
+    def refuse_renders(self, missing: list[tuple[str, int]], total: int):
         from evalkit.errors import EvalkitError
 
-        raise EvalkitError(self.checkpoint, "--score-only but some renders are not in the cache; run without it")
+        shown = ", ".join(f"{prompt_id} seed {seed}" for prompt_id, seed in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise EvalkitError(self.checkpoint, f"--score-only but {len(missing)} of {total} renders are not in the cache "
+                                            f"({shown}{more}); render them first (`evalkit render`) or run without it")
+
+    def __call__(self, **kwargs):
+        self.refuse_renders([], 0)

@@ -27,7 +27,7 @@ def load_runs(reports_dir: Path) -> tuple[list[RunRecord], list[EvalkitError]]:
     errors: list[EvalkitError] = []
     runs: dict[str, RunRecord] = {}
     try:
-        for record in _store_runs(reports_dir):
+        for record in _store_runs(reports_dir, errors):
             runs[record.run_id] = record
     except EvalkitError as exc:  # a broken store must not hide the runs on disk
         errors.append(exc)
@@ -49,7 +49,8 @@ def load_runs(reports_dir: Path) -> tuple[list[RunRecord], list[EvalkitError]]:
     return sorted(good, key=lambda r: (r.started_at, r.run_id)), errors
 
 
-def _store_runs(reports_dir: Path) -> list[RunRecord]:
+def _store_runs(reports_dir: Path, errors: list[EvalkitError]) -> list[RunRecord]:
+    """The store's runs; one unreadable run record is named in ``errors`` and skipped, the rest still load."""
     try:
         store = importlib.import_module(STORE_MODULE)
     except ModuleNotFoundError as exc:
@@ -58,4 +59,11 @@ def _store_runs(reports_dir: Path) -> list[RunRecord]:
         raise
     if not (reports_dir / store.STORE_FILE).is_file():
         return []  # opening the store would create an empty one in a folder that never had one
-    return list(store.ScoreStore.default(reports_dir).runs())
+    scores = store.ScoreStore.default(reports_dir)
+    good = []
+    for run_id in scores.run_ids():
+        try:
+            good.append(scores.run(run_id))
+        except EvalkitError as exc:
+            errors.append(exc)
+    return good

@@ -17,6 +17,7 @@ from PIL import Image
 
 from evalkit.errors import EvalkitError
 from evalkit.paths import DEFAULT_GOLDEN
+from evalkit.terminal_text import printable
 
 
 def register(subparsers) -> None:
@@ -101,7 +102,7 @@ def run(args) -> int:
             obj["set"] = set_dict
             print(json.dumps(obj))
         else:
-            print(_line(path, scores, nearest))
+            print(printable(_line(path, scores, nearest)))
     if not args.json:
         print(_set_summary(sets, len(results)))
     sys.stdout.flush()

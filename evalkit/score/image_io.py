@@ -16,19 +16,24 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from evalkit.downsample.image import MAX_SIDE
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, why_missing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Refuse images beyond this many pixels (a 12k x 12k render is not a punk).
 MAX_PIXELS = 150_000_000
+# Lossy codecs: their colours are not the ones drawn, so a golden punk must never be one.
+LOSSY_FORMATS = {"JPEG", "MPO"}
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode one render.
+def read_image(path: str | Path, *, lossless: bool = False) -> tuple[np.ndarray, int]:
+    """Decode one render, or (``lossless=True``) one golden punk: the one image reader of evalkit.
 
     Parameters
     ----------
     path : path-like
+    lossless : bool
+        Refuse lossy files (JPEG, whatever their name says): golden punks must
+        hold the exact palette.
 
     Returns
     -------
@@ -46,13 +51,18 @@ def read_image(path: str | Path) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     if not path.exists():
-        raise EvalkitError(path, "image does not exist")
+        raise EvalkitError(path, why_missing(path, "image does not exist"))
     if not path.is_file():
         raise EvalkitError(path, "is not a file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from its own ~89 Mpx: hold its guard at our documented limit instead.
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
             with Image.open(path) as im:
+                if lossless and im.format in LOSSY_FORMATS:
+                    raise EvalkitError(path, f"is a lossy {im.format} file (its colours are not exact); "
+                                             "save the punk as PNG")
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise EvalkitError(path, f"is {w}x{h}: too large to score (limit {MAX_PIXELS} pixels)")
@@ -106,7 +116,7 @@ def image_files(paths) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
-            raise EvalkitError(p, "does not exist")
+            raise EvalkitError(p, why_missing(p, "does not exist"))
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
             if not found:

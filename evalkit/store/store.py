@@ -162,15 +162,23 @@ class ScoreStore:
     def runs(self) -> list[RunRecord]:
         """Every stored run, oldest first, exactly as added."""
         with self.connect() as conn:
-            found = conn.execute("SELECT record_json FROM run_records ORDER BY started_at, run_id").fetchall()
-        return [RunRecord.from_dict(json.loads(text)) for (text,) in found]
+            found = conn.execute("SELECT run_id, record_json FROM run_records ORDER BY started_at, run_id").fetchall()
+        return [self._decode(run_id, text) for run_id, text in found]
 
     def run(self, run_id: str) -> RunRecord:
         with self.connect() as conn:
             found = conn.execute("SELECT record_json FROM run_records WHERE run_id = ?", (run_id,)).fetchone()
         if found is None:
             raise UnknownRun(self.path, f"holds no run {run_id!r}")
-        return RunRecord.from_dict(json.loads(found[0]))
+        return self._decode(run_id, found[0])
+
+    def _decode(self, run_id: str, text: str) -> RunRecord:
+        """A stored record, or one line naming the store and the run (a truncated or edited record_json)."""
+        try:
+            return RunRecord.from_dict(json.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise EvalkitError(self.path, f"run {run_id!r}: its stored record is unreadable "
+                                          f"({type(exc).__name__}: {exc})") from None
 
     def run_ids(self) -> list[str]:
         with self.connect() as conn:

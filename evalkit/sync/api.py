@@ -11,6 +11,8 @@ from evalkit.sync.settings import DSN_VAR, KEY_VAR, URL_VAR, SyncSettings, load_
 from evalkit.store.store import STORE_FILE, ScoreStore
 
 BACKENDS = ("supabase", "postgres")
+# What the `sync` extra (pyproject.toml) installs, as imported: a missing one names the extra.
+SYNC_EXTRA_MODULES = {"supabase", "httpx", "postgrest", "storage3", "gotrue", "supabase_auth", "psycopg", "dotenv"}
 
 
 def make_backend(settings: SyncSettings, name: str | None = None) -> Backend:
@@ -49,8 +51,14 @@ def run_sync(
 ) -> SyncReport:
     """Send every queued run of ``<reports_dir>/evalkit.sqlite``; raises `EvalkitError` when the sync cannot go on."""
     store = existing_store(reports_dir)
-    settings = load_settings(env_file, dsn=dsn)
-    return sync_store(store, make_backend(settings, backend), Path(reports_dir), upload_images=upload_images)
+    try:
+        settings = load_settings(env_file, dsn=dsn)
+        return sync_store(store, make_backend(settings, backend), Path(reports_dir), upload_images=upload_images)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SYNC_EXTRA_MODULES:
+            raise
+        raise EvalkitError("evalkit sync", f"needs the `sync` extra (missing module {exc.name}): "
+                                           "pip install 'evalkit[sync]'") from None
 
 
 def sync_pending(reports_dir: str | Path, **options) -> list[str]:

@@ -73,7 +73,10 @@ class SupabaseBackend:
                                 lambda: client.table(VERSION_TABLE).select("version").execute())
         except _MissingTable:
             return None
-        return {row["version"] for row in answer.data}
+        rows = answer.data
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "version" in r for r in rows):
+            raise self._not_supabase("reading the schema version")  # e.g. a proxy's HTML login page
+        return {row["version"] for row in rows}
 
     def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         from postgrest.types import ReturnMethod
@@ -107,6 +110,8 @@ class SupabaseBackend:
         self._last_status = None
         try:
             return action()
+        except (ValueError, TypeError, KeyError, AttributeError):  # an answer that is not PostgREST's JSON
+            raise self._not_supabase(what) from None
         except httpx.TransportError as exc:  # refused, reset, timed out, lost answer
             raise Transient(f"{what}: cannot reach {describe_url(self.settings.url)} "
                             f"({type(exc).__name__}: {self._clean(exc)})") from None
@@ -128,6 +133,10 @@ class SupabaseBackend:
                 raise EvalkitError(URL_VAR, f"{describe_url(self.settings.url)} does not answer like a "
                                             f"Supabase project (404 on {what})") from None
             raise BatchRejected(self.target, f"{what} was rejected ({status} {code}: {message})") from None
+
+    def _not_supabase(self, what: str) -> EvalkitError:
+        return EvalkitError(URL_VAR, f"{describe_url(self.settings.url)} does not answer like a Supabase project "
+                                     f"(no PostgREST JSON when {what}; status {self._last_status})")
 
     def _clean(self, exc: object) -> str:
         return self.settings.redact(" ".join(str(exc).split()))[:300]

@@ -8,6 +8,7 @@ from evalkit.errors import EXIT_FAILED, EXIT_OK
 from evalkit.paths import DEFAULT_REPORTS
 from evalkit.sync.api import BACKENDS, existing_store, run_sync
 from evalkit.sync.outbox import QueueStatus, queue_status
+from evalkit.terminal_text import printable
 
 STATUS_LISTED = 10  # queued runs listed by name; the rest are counted, so --status fits one screen
 ERROR_CHARS = 160
@@ -46,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.status:
         store = existing_store(args.reports_dir)
-        print("\n".join(format_status(queue_status(store), store.path)))
+        print("\n".join(map(printable, format_status(queue_status(store), store.path))))
         return EXIT_OK
     report = run_sync(args.reports_dir, backend=args.backend, dsn=args.dsn, env_file=args.env_file,
                       upload_images=args.upload_images)
-    print("\n".join(report.lines()))
+    print("\n".join(map(printable, report.lines())))
     return EXIT_FAILED if report.rejected else EXIT_OK
 
 

@@ -80,3 +80,24 @@ def test_bad_prompts_file(tmp_path):
     p.write_text("not toml [")
     with pytest.raises(EvalkitError, match="not valid TOML"):
         load_prompts(p)
+
+
+def a_real_golden_punk():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "golden"
+    return next(iter(sorted(root.glob("v1/*/*.png"))))
+
+
+def test_a_16_bit_grey_golden_png_reads_as_its_grey_levels(tmp_path):
+    """Before: Image.convert("RGBA") clipped 16-bit grey to black and white (mean error 109/255)."""
+    grey = np.asarray(Image.open(a_real_golden_punk()).convert("L"))
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")  # really a 16-bit file
+    got = load_golden(tmp_path).images[0]
+    assert np.array_equal(got, np.repeat(grey[..., None], 3, axis=2))
+
+
+def test_a_jpeg_named_png_is_refused_as_a_golden_punk(tmp_path):
+    Image.open(a_real_golden_punk()).convert("RGB").save(tmp_path / "punk.png", format="JPEG", quality=95)
+    expect_error(tmp_path, "is a lossy JPEG file", tmp_path / "punk.png")

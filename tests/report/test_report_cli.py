@@ -67,3 +67,23 @@ def test_unknown_run_and_missing_folder_are_one_line_errors(folder, tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(missing) in err and "does not exist" in err
     assert not missing.exists()
+
+
+def test_a_truncated_record_in_the_store_is_named_and_skipped(folder, tmp_path, capsys):
+    """Before: `evalkit report` died with JSONDecodeError when one stored record_json was cut short."""
+    import sqlite3
+
+    path, runs, bad = folder
+    copy = tmp_path / "reports"
+    shutil.copytree(path, copy)
+    victim = runs["store"].run_id
+    with sqlite3.connect(copy / "evalkit.sqlite") as conn:
+        conn.execute("UPDATE run_records SET record_json = substr(record_json, 1, 200) WHERE run_id = ?", (victim,))
+    assert main(["report", "--reports-dir", str(copy)]) == 4
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 2 and "Traceback" not in err  # the truncated stored run and the corrupt run.json
+    assert any(f"run '{victim}': its stored record is unreadable (JSONDecodeError" in line for line in lines), err
+    written = out.split()
+    assert str(copy / "index.html") in written
+    assert str(copy / runs["both"].run_id / "index.html") in written and str(copy / runs["json"].run_id / "index.html") in written

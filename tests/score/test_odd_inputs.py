@@ -168,3 +168,16 @@ def test_image_files_expands_folders(tmp_path):
     assert "holds no images" in one_line_error(image_files, [tmp_path / "empty"])
     assert "not an image" in one_line_error(image_files, [tmp_path / "notes.txt"])
     assert "does not exist" in one_line_error(image_files, [tmp_path / "nope"])
+
+
+def test_images_up_to_the_documented_limit_are_read_not_refused(tmp_path):
+    """Before: Pillow's own guard (about 89 Mpx) refused a 100 Mpx image the README promises to score."""
+    from PIL import Image as PILImage
+
+    from evalkit.score.image_io import MAX_PIXELS, read_image
+
+    big = tmp_path / "big.png"
+    PILImage.new("L", (10_000, 10_000)).save(big, compress_level=1)
+    assert 10_000 * 10_000 < MAX_PIXELS
+    arr, factor = read_image(big)
+    assert factor == 5 and arr.shape == (2000, 2000)
