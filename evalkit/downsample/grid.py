@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from evalkit.downsample.image import as_rgb_float
+from evalkit.image_arrays import as_rgb_float
 from evalkit.downsample.layout import PUNK_LAYOUTS
 
 GRID = 24

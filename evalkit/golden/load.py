@@ -134,12 +134,12 @@ def _decode_all(paths: list[Path], background) -> tuple[np.ndarray, tuple[int, i
 def read_punk_image(path: Path, background=BACKGROUND_RGB) -> np.ndarray:
     """One golden image as (24, 24, 3) uint8; integer upscales are reduced exactly.
 
-    Decoded by `evalkit.score.image_io.read_image`, the reader renders go through, so
+    Decoded by `evalkit.image_io.read_image`, the reader renders go through, so
     a 16-bit grey or palette PNG means the same colours here as when it is scored;
     lossy (JPEG) files are refused whatever their name.
     """
-    from evalkit.downsample.image import as_rgb_float
-    from evalkit.score.image_io import read_image
+    from evalkit.image_arrays import as_rgb_float
+    from evalkit.image_io import read_image
 
     arr, factor = read_image(path, lossless=True)
     if factor != 1:

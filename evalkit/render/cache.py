@@ -27,8 +27,8 @@ class Render:
 
     def image(self) -> np.ndarray:
         """(H, W, 3) uint8, through the reader `evalkit score` and the golden set use."""
-        from evalkit.downsample.image import as_rgb_float
-        from evalkit.score.image_io import read_image
+        from evalkit.image_arrays import as_rgb_float
+        from evalkit.image_io import read_image
 
         arr, _ = read_image(self.path)
         if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3:

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from evalkit.golden.load import load_golden
     from evalkit.score.golden_reference import build_reference
-    from evalkit.score.image_io import image_files
+    from evalkit.image_io import image_files
     from evalkit.score.score_image import score_file
     from evalkit.score.set_level import set_scores
 

@@ -167,7 +167,7 @@ def _square_resize(image, size: int) -> np.ndarray:
     """Centre-crop to a square and resize (bicubic) to ``size``: (size, size, 3) float in [0, 1]."""
     from PIL import Image
 
-    from evalkit.downsample.image import as_rgb_float
+    from evalkit.image_arrays import as_rgb_float
 
     rgb = as_rgb_float(image)
     h, w = rgb.shape[:2]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalkit.downsample.grid import GRID, GridFit
-from evalkit.downsample.image import as_rgb_float
+from evalkit.image_arrays import as_rgb_float
 from evalkit.score.rounding import rounded
 
 # Pixels (per side) sampled for the block model: about this many per axis.

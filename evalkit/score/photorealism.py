@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalkit.downsample.grid import GRID, GridFit
-from evalkit.downsample.image import as_rgb_float
+from evalkit.image_arrays import as_rgb_float
 from evalkit.score.colour import colour_count, rgb_to_lab
 from evalkit.score.golden_reference import COUNT_TOLERANCE, GoldenReference
 from evalkit.score.grid_sharpness import edge_acuity

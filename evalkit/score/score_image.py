@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.downsample.grid import GridFit, recover_grid
-from evalkit.downsample.image import as_rgb_float, reduce_large
+from evalkit.image_arrays import as_rgb_float, reduce_large
 from evalkit.score.golden_reference import GoldenReference
 from evalkit.score.grid_sharpness import GridSharpness
-from evalkit.score.image_io import read_image
+from evalkit.image_io import read_image
 from evalkit.score.metrics import IMAGE_METRICS, ImageInputs
 from evalkit.score.palette_fidelity import PaletteFidelity
 from evalkit.score.photorealism import Photorealism

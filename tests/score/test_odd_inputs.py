@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 from score_synth import upscale
 
-from evalkit.downsample.image import as_rgb_float
+from evalkit.image_arrays import as_rgb_float
 from evalkit.errors import EvalkitError
-from evalkit.score.image_io import image_files, read_image
+from evalkit.image_io import image_files, read_image
 from evalkit.score.score_image import score_file, score_image
 
 
@@ -174,7 +174,7 @@ def test_images_up_to_the_documented_limit_are_read_not_refused(tmp_path):
     """Before: Pillow's own guard (about 89 Mpx) refused a 100 Mpx image the README promises to score."""
     from PIL import Image as PILImage
 
-    from evalkit.score.image_io import MAX_PIXELS, read_image
+    from evalkit.image_io import MAX_PIXELS, read_image
 
     big = tmp_path / "big.png"
     PILImage.new("L", (10_000, 10_000)).save(big, compress_level=1)

@@ -2,7 +2,7 @@
 
 Renders come from anywhere (A1111, ComfyUI, kohya sample folders): PNG,
 JPEG, WebP, BMP; gray, palette, RGB, RGBA; 8 or 16 bits. `read_image`
-returns an array `evalkit.downsample.image.as_rgb_float` accepts, reduced by
+returns an array `evalkit.image_arrays.as_rgb_float` accepts, reduced by
 an integer box factor when huge, and turns every unusable file into a
 one-line `EvalkitError` naming it.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from evalkit.downsample.image import MAX_SIDE
+from evalkit.image_arrays import MAX_SIDE
 from evalkit.errors import EvalkitError, why_missing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
