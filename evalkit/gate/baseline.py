@@ -20,7 +20,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.record import METRICS
-from evalkit.gate.stats import MeanBounds, beyond, mean_bounds
+from evalkit.gate.stats import MeanBounds, beyond, bounds_text, mean_bounds
 from evalkit.gate.thresholds import DIRECTIONS
 from evalkit.score.rounding import rounded
 
@@ -120,7 +120,7 @@ class Comparison:
         prompts = ", ".join(f"{p} {v:+.3f}" for p, v in self.worst_prompts)
         state = "regressed" if self.regressed else "within tolerance"
         return (f"{self.metric} {state} against baseline {self.baseline_path}: baseline {self.baseline_mean:.3f}, "
-                f"obtained {self.obtained_mean:.3f}, delta {d.mean:+.3f} (95% interval {d.low:+.3f}..{d.high:+.3f}, "
+                f"obtained {self.obtained_mean:.3f}, delta {d.mean:+.3f} ({bounds_text(d, sign=True)}, "
                 f"tolerance {sign * self.tolerance:+.3f}) over {d.n} (prompt, seed) pairs"
                 + (f", {self.missing} not in the baseline" if self.missing else "")
                 + f"; worst prompts: {prompts}; look at {images}")

@@ -21,7 +21,7 @@ from evalkit.gate import baseline as baselines
 from evalkit.gate.quality import quality
 from evalkit.gate.record import METRICS, CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
 from evalkit.gate.set_checks import memorisation_verdict, mmd_verdict
-from evalkit.gate.stats import beyond, mean_bounds
+from evalkit.gate.stats import beyond, bounds_text, mean_bounds
 from evalkit.gate.thresholds import DIRECTIONS, golden_distribution, load_thresholds, passes, read_overrides
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
@@ -195,7 +195,7 @@ class GateSession:
         b = mean_bounds(ev.values(metric))
         passed = not beyond(b, DIRECTIONS[metric], limit)
         side = ">=" if DIRECTIONS[metric] == "min" else "<="
-        msg = (f"{metric}: suite mean {b.mean:.3f} (95% interval {b.low:.3f}..{b.high:.3f}, {b.n} renders) "
+        msg = (f"{metric}: suite mean {b.mean:.3f} ({bounds_text(b)}, {b.n} renders) "
                f"{'is' if passed else 'is not'} {side} {limit:.3f}")
         if not passed:
             msg += "; look at " + ", ".join(f"{self.absolute(im.render)} ({im.scores[metric]:.2f})" for im in ev.worst_images(metric))

@@ -121,7 +121,7 @@ def test_photoreal_fails_grid_and_realism_naming_numbers_and_renders(testbed):
     out = result.stdout.str()
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness: suite mean"))
     # mean, interval, threshold and the worst renders, each an existing PNG
-    assert "95% interval" in line and "is not >= " in line and "; look at " in line
+    assert "one-sided 95% bounds" in line and "is not >= " in line and "; look at " in line
     pngs = [w.split(" (")[0] for w in line.split("; look at ")[1].split(", ")]
     assert pngs and all(p.endswith(".png") and Path(p).is_file() for p in pngs)
     assert "tiny_punks_photoreal: photorealism: suite mean" in out and "is not <= " in out
@@ -189,7 +189,7 @@ def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run
     result.assert_outcomes(failed=3, deselected=PER_CHECKPOINT - 3)  # -m baseline: only the comparisons
     assert "test_baseline[tiny_punks_photoreal-grid_sharpness]" in failed_ids(result)
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness regressed"))
-    for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "95% interval",
+    for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "one-sided 95% bounds",
                  "look at ", ".png)"):
         assert part in line
     obtained = own / "baselines" / "tiny_punks_photoreal.obtained.json"
