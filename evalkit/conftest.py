@@ -9,6 +9,7 @@ leaderboard is printed in the terminal summary.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
             base_config=opt("base_config"), batch_size=opt("batch_size"), compile=opt("compile"),
             device=opt("device"), lora_scale=opt("lora_scale"), render_only=opt("render_only"),
             score_only=opt("score_only"), update_baseline=opt("update_baseline"), baseline=opt("baseline"),
+            require_baseline=opt("require_baseline") or os.environ.get("EVALKIT_REQUIRE_BASELINE") == "1",
+            force=opt("force"),
             command=command_line(config.invocation_params.args),
         )
         config.evalkit_session = GateSession(opts)

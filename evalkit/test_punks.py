@@ -116,9 +116,15 @@ def test_memorisation(case, evaluation, evalkit_session, record_property):
 
 
 def test_baseline(case, evaluation, evalkit_session, record_property):
+    if evaluation.baseline_refused is not None:
+        pytest.fail(f"{case.name}: {evaluation.baseline_refused}", pytrace=False)
     if evaluation.baseline_written is not None:
         pytest.skip(f"--update-baseline: recorded {evaluation.baseline_written}")
     path = evalkit_session.baseline_for(evaluation)
+    if path is None and evalkit_session.opts.require_baseline:
+        pytest.fail(f"{case.name}: no baseline recorded for this checkpoint and --require-baseline "
+                    "(EVALKIT_REQUIRE_BASELINE=1) is set; record one with --update-baseline, or pass --baseline",
+                    pytrace=False)
     if path is None:
         pytest.skip("no baseline recorded for this checkpoint (record one with --update-baseline, or pass --baseline)")
     try:

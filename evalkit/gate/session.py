@@ -49,6 +49,8 @@ class Options:
     score_only: bool = False
     update_baseline: bool = False
     baseline: str | None = None
+    require_baseline: bool = False  # issue 18: a missing baseline fails test_baseline (CI)
+    force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
     command: str = ""
 
 
@@ -66,6 +68,7 @@ class Evaluation:
     failed: bool = False  # some item of this checkpoint failed
     baseline_written: Path | None = None
     obtained_written: Path | None = None
+    baseline_refused: str | None = None  # --update-baseline without --force on a failing checkpoint: why
 
     @property
     def name(self) -> str:
@@ -143,8 +146,13 @@ class GateSession:
             if not self.opts.render_only:
                 self._score(ev, job)
                 if self.opts.update_baseline:
-                    target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
-                    ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+                    failing = [] if self.opts.force else self.failing_suite_metrics(ev)
+                    if failing:
+                        ev.baseline_refused = (f"--update-baseline refused: {name} fails its suite threshold on "
+                                               f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
+                    else:
+                        target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
+                        ev.baseline_written = baselines.write(target, self._baseline_document(ev))
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
             ev.error = exc
             ev.result.status = "error"
@@ -189,6 +197,11 @@ class GateSession:
         ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS})
 
     # -- verdicts (each item asks for its own; the record keeps those that ran) --------
+
+    def failing_suite_metrics(self, ev: Evaluation) -> list[str]:
+        """The metrics whose suite mean is beyond its threshold (the suite_verdict rule, nothing recorded)."""
+        return [m for m in METRICS
+                if beyond(mean_bounds(ev.values(m)), DIRECTIONS[m], self.thresholds.suite[m])]
 
     def suite_verdict(self, ev: Evaluation, metric: str) -> Verdict:
         limit = self.thresholds.suite[metric]

@@ -196,6 +196,32 @@ def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run
     assert obtained.is_file() and f"obtained scores written to {obtained}" in line
 
 
+def test_require_baseline_fails_a_missing_one_and_update_refuses_a_failing_checkpoint(
+        pytester, suite, testbed, monkeypatch):
+    forced = suite / "forced"  # a private prompts copy: the --force baseline must not reach the other tests
+    forced.mkdir(exist_ok=True)
+    shutil.copy(PROMPTS, forced / "prompts.toml")
+    args = ("--checkpoint", str(WRONG), "--score-only", "-m", "baseline")
+    result = gate(pytester, suite, *args, prompts=forced / "prompts.toml")
+    assert result.ret == 0  # by default a missing baseline is a skip ...
+    result.assert_outcomes(skipped=3, deselected=PER_CHECKPOINT - 3)
+    for how in (("--require-baseline",), ()):
+        if not how:
+            monkeypatch.setenv("EVALKIT_REQUIRE_BASELINE", "1")  # ... in CI it is a failure
+        result = gate(pytester, suite, *args, *how, prompts=forced / "prompts.toml")
+        assert result.ret == 1 and "test_baseline[tiny_punks_wrong_colors-palette_fidelity]" in failed_ids(result)
+        result.stdout.fnmatch_lines(["*no baseline recorded for this checkpoint and --require-baseline*"])
+    monkeypatch.delenv("EVALKIT_REQUIRE_BASELINE")
+
+    target = forced / "baselines" / "tiny_punks_wrong_colors.json"
+    result = gate(pytester, suite, *args, "--update-baseline", prompts=forced / "prompts.toml")
+    assert result.ret == 1 and not target.exists()
+    result.stdout.fnmatch_lines(["*--update-baseline refused: tiny_punks_wrong_colors fails its suite threshold "
+                                 "on palette_fidelity*--force*"])
+    result = gate(pytester, suite, *args, "--update-baseline", "--force", prompts=forced / "prompts.toml")
+    assert result.ret == 0 and target.is_file()
+
+
 def test_marker_keyword_and_exitfirst_selection(pytester, suite, testbed):
     result = gate(pytester, suite, "--checkpoint", str(PERFECT), "-m", "palette", "--score-only")
     # the palette suite mean and 12 renders pass; the palette baseline comparison has no baseline
