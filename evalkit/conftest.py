@@ -9,6 +9,7 @@ leaderboard is printed in the terminal summary.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from evalkit.render.options import check_overrides, render_overrides
 from evalkit.terminal_text import printable
 
 # Options fields that are not a command-line option of the same name (evalkit/plugin.py declares those).
-DERIVED = {"checkpoints", "rootdir", "command", "render"}
+DERIVED = {"checkpoints", "rootdir", "command", "render", "require_baseline"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                             DEFAULT_CHECKPOINT),
             rootdir=Path(config.rootpath), command=command_line(config.invocation_params.args),
             render=check_overrides(render_overrides(config.getoption)),
+            require_baseline=config.getoption("require_baseline") or os.environ.get("EVALKIT_REQUIRE_BASELINE") == "1",
         )
         config.stash[GATE_SESSION] = GateSession(opts)
     except EvalkitError as exc:

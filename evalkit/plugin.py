@@ -81,6 +81,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from evalkit.render.options import add_render_options
 
     add_render_options(group.addoption)  # the same render options as `evalkit render`, so caches are shared
+    group.addoption(
+        "--require-baseline", action="store_true",
+        help="A checkpoint without a baseline fails test_baseline instead of skipping it "
+        "(also EVALKIT_REQUIRE_BASELINE=1; the nightly workflow sets it).",
+    )
+    group.addoption(
+        "--force", action="store_true",
+        help="With --update-baseline: record a checkpoint even when it fails its suite thresholds.",
+    )
     group.addoption("--render-only", action="store_true", help="Render into the cache; score nothing.")
     group.addoption("--score-only", action="store_true", help="Score from the cache; never render.")
     group.addoption("--report", action="store_true", help="Write the HTML report after the run.")

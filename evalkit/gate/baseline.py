@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gate.stats import MeanBounds, mean_bounds
+from evalkit.gate.stats import MeanBounds, bounds_text, mean_bounds
 from evalkit.paths import atomic_write_text
 from evalkit.score.metrics import METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
@@ -114,7 +114,7 @@ class Comparison:
         prompts = ", ".join(f"{p} {v:+.3f}" for p, v in self.worst_prompts)
         state = "regressed" if self.regressed else "within tolerance"
         return (f"{self.metric} {state} against baseline {self.baseline_path}: baseline {self.baseline_mean:.3f}, "
-                f"obtained {self.obtained_mean:.3f}, delta {d.mean:+.3f} (95% interval {d.low:+.3f}..{d.high:+.3f}, "
+                f"obtained {self.obtained_mean:.3f}, delta {d.mean:+.3f} ({bounds_text(d, sign=True)}, "
                 f"tolerance {metric_row(self.metric).direction.drop(self.tolerance):+.3f}) over {d.n} (prompt, seed) pairs"
                 + (f", {self.missing} not in the baseline" if self.missing else "")
                 + f"; worst prompts: {prompts}; look at {images}")

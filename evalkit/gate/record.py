@@ -59,7 +59,7 @@ class Verdict:
     metric: str  # a METRICS name, or "mmd" / "memorisation"
     passed: bool
     value: float  # suite mean (threshold), delta (baseline), statistic (set)
-    low: float | None = None  # 95% interval of value, when there is one
+    low: float | None = None  # one-sided 95% bounds of value (gate.stats), when there are some
     high: float | None = None
     threshold: float | None = None
     baseline: float | None = None

@@ -21,7 +21,7 @@ from evalkit.gate import baseline as baselines
 from evalkit.gate.quality import quality
 from evalkit.gate.record import CheckpointResult, ImageResult, RunRecord, Verdict, new_run_id, utc_now
 from evalkit.gate.set_checks import JUDGES
-from evalkit.gate.stats import mean_bounds
+from evalkit.gate.stats import bounds_text, mean_bounds
 from evalkit.gate.thresholds import golden_distribution, load_thresholds, read_overrides
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
@@ -52,6 +52,8 @@ class Options:
     score_only: bool = False
     update_baseline: bool = False
     baseline: str | None = None
+    require_baseline: bool = False  # issue 18: a missing baseline fails test_baseline (CI)
+    force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
     command: str = ""
     render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
@@ -76,6 +78,7 @@ class Evaluation:
     failed: bool = False  # some item of this checkpoint failed
     baseline_written: Path | None = None
     obtained_written: Path | None = None
+    baseline_refused: str | None = None  # --update-baseline without --force on a failing checkpoint: why
 
     @property
     def name(self) -> str:
@@ -155,8 +158,13 @@ class GateSession:
             if not self.opts.render_only:
                 self._score(ev, job)
                 if self.opts.update_baseline:
-                    target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
-                    ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+                    failing = [] if self.opts.force else self.failing_suite_metrics(ev)
+                    if failing:
+                        ev.baseline_refused = (f"--update-baseline refused: {name} fails its suite threshold on "
+                                               f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
+                    else:
+                        target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
+                        ev.baseline_written = baselines.write(target, self._baseline_document(ev))
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
             ev.error = exc
             ev.result.status = "error"
@@ -216,12 +224,17 @@ class GateSession:
                        properties=[("rendered", r.rendered), ("cached", r.cached), ("render_seconds", r.render_seconds)],
                        failure=msg)
 
+    def failing_suite_metrics(self, ev: Evaluation) -> list[str]:
+        """The metrics whose suite mean is beyond its threshold (the suite_verdict rule, nothing recorded)."""
+        return [m for m in METRICS
+                if metric_row(m).direction.beyond(mean_bounds(ev.values(m)), self.thresholds.suite[m])]
+
     def suite_verdict(self, ev: Evaluation, metric: str) -> Verdict:
         limit = self.thresholds.suite[metric]
         b = mean_bounds(ev.values(metric))
         direction = metric_row(metric).direction
         passed = not direction.beyond(b, limit)
-        msg = (f"{metric}: suite mean {b.mean:.3f} (95% interval {b.low:.3f}..{b.high:.3f}, {b.n} renders) "
+        msg = (f"{metric}: suite mean {b.mean:.3f} ({bounds_text(b)}, {b.n} renders) "
                f"{'is' if passed else 'is not'} {direction.side} {limit:.3f}")
         if not passed:
             msg += "; look at " + ", ".join(f"{self.absolute(im.render)} ({im.scores[metric]:.2f})" for im in ev.worst_images(metric))
@@ -251,9 +264,16 @@ class GateSession:
 
     def baseline_verdict(self, ev: Evaluation, metric: str) -> Verdict:
         """The paired comparison with the baseline; a skip when there is none or it was just written."""
+        if ev.baseline_refused is not None:
+            return Verdict("baseline", metric, False, float("nan"), message=ev.baseline_refused,
+                           failure=f"{ev.name}: {ev.baseline_refused}")
         if ev.baseline_written is not None:
             return Verdict("baseline", metric, True, float("nan"), skip=f"--update-baseline: recorded {ev.baseline_written}")
         path = self.baseline_for(ev)
+        if path is None and self.opts.require_baseline:
+            why = ("no baseline recorded for this checkpoint and --require-baseline (EVALKIT_REQUIRE_BASELINE=1) "
+                   "is set; record one with --update-baseline, or pass --baseline")
+            return Verdict("baseline", metric, False, float("nan"), message=why, failure=f"{ev.name}: {why}")
         if path is None:
             return Verdict("baseline", metric, True, float("nan"), skip=(
                 "no baseline recorded for this checkpoint (record one with --update-baseline, or pass --baseline)"))

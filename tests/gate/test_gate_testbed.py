@@ -121,7 +121,7 @@ def test_photoreal_fails_grid_and_realism_naming_numbers_and_renders(testbed):
     out = result.stdout.str()
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness: suite mean"))
     # mean, interval, threshold and the worst renders, each an existing PNG
-    assert "95% interval" in line and "is not >= " in line and "; look at " in line
+    assert "one-sided 95% bounds" in line and "is not >= " in line and "; look at " in line
     pngs = [w.split(" (")[0] for w in line.split("; look at ")[1].split(", ")]
     assert pngs and all(p.endswith(".png") and Path(p).is_file() for p in pngs)
     assert "tiny_punks_photoreal: photorealism: suite mean" in out and "is not <= " in out
@@ -189,11 +189,37 @@ def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run
     result.assert_outcomes(failed=3, deselected=PER_CHECKPOINT - 3)  # -m baseline: only the comparisons
     assert "test_baseline[tiny_punks_photoreal-grid_sharpness]" in failed_ids(result)
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness regressed"))
-    for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "95% interval",
+    for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "one-sided 95% bounds",
                  "look at ", ".png)"):
         assert part in line
     obtained = own / "baselines" / "tiny_punks_photoreal.obtained.json"
     assert obtained.is_file() and f"obtained scores written to {obtained}" in line
+
+
+def test_require_baseline_fails_a_missing_one_and_update_refuses_a_failing_checkpoint(
+        pytester, suite, testbed, monkeypatch):
+    forced = suite / "forced"  # a private prompts copy: the --force baseline must not reach the other tests
+    forced.mkdir(exist_ok=True)
+    shutil.copy(PROMPTS, forced / "prompts.toml")
+    args = ("--checkpoint", str(WRONG), "--score-only", "-m", "baseline")
+    result = gate(pytester, suite, *args, prompts=forced / "prompts.toml")
+    assert result.ret == 0  # by default a missing baseline is a skip ...
+    result.assert_outcomes(skipped=3, deselected=PER_CHECKPOINT - 3)
+    for how in (("--require-baseline",), ()):
+        if not how:
+            monkeypatch.setenv("EVALKIT_REQUIRE_BASELINE", "1")  # ... in CI it is a failure
+        result = gate(pytester, suite, *args, *how, prompts=forced / "prompts.toml")
+        assert result.ret == 1 and "test_baseline[tiny_punks_wrong_colors-palette_fidelity]" in failed_ids(result)
+        result.stdout.fnmatch_lines(["*no baseline recorded for this checkpoint and --require-baseline*"])
+    monkeypatch.delenv("EVALKIT_REQUIRE_BASELINE")
+
+    target = forced / "baselines" / "tiny_punks_wrong_colors.json"
+    result = gate(pytester, suite, *args, "--update-baseline", prompts=forced / "prompts.toml")
+    assert result.ret == 1 and not target.exists()
+    result.stdout.fnmatch_lines(["*--update-baseline refused: tiny_punks_wrong_colors fails its suite threshold "
+                                 "on palette_fidelity*--force*"])
+    result = gate(pytester, suite, *args, "--update-baseline", "--force", prompts=forced / "prompts.toml")
+    assert result.ret == 0 and target.is_file()
 
 
 def test_marker_keyword_and_exitfirst_selection(pytester, suite, testbed):

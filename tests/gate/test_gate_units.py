@@ -82,7 +82,7 @@ def test_identical_or_noisy_scores_are_no_regression_a_real_drop_is(tmp_path):
     drop = baselines.compare(base, _obtained(rows, "grid_sharpness", -0.2, noise=0.05), "grid_sharpness", 0.05)
     assert drop.regressed and drop.delta.high < -0.05
     msg = drop.message()
-    for part in ("baseline 0.900", "obtained", "delta -0.", "95% interval", "tolerance -0.050", "/renders/", "ref.json"):
+    for part in ("baseline 0.900", "obtained", "delta -0.", "one-sided 95% bounds", "tolerance -0.050", "/renders/", "ref.json"):
         assert part in msg
 
 
