@@ -50,7 +50,7 @@ from evalkit.downsample.profiles import (
     raw_capture,
     strip_profiles,
 )
-from evalkit.downsample.refine import fit_axis, fit_regular, walk_axis
+from evalkit.downsample.refine import fit_axis, fit_regular, frame_lines, walk_axis
 from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, estimate_rotation, straighten
 from evalkit.downsample.vote import axis_samples, median_votes, vote_cells
 
@@ -61,6 +61,11 @@ MIN_FIT_SIDE = 3 * GRID
 MIN_PERIODICITY = 0.2
 # A turn is undone only when the straightened image's lines catch this much more edge energy.
 ROTATION_GAIN = 0.02
+
+# Lines are walked to their edges only on a grid whose regular comb catches at least this much.
+WALK_MIN_PERIODICITY = 0.4
+# An axis leaves the shared pitch only for a hypothesis catching this much more edge energy (raw capture).
+SHARED_MARGIN = 0.1
 
 # the layout test drives the column anchor directly
 _anchor_cols = anchor_cols
@@ -235,12 +240,18 @@ def fit_lines(ex, ey, w, h):
             lines, found, q = walk_axis(e, o, q, n)
             gain = raw_capture(e, lines, q) - PITCH_PRIOR * abs(np.log(q / frame))
             options.append((gain, q, lines, found))
-        best.append(max(options, key=lambda t: t[0]))
+        top = max(options, key=lambda t: t[0])
+        # the shared pitch unless an axis's own is clearly better: ties are float noise
+        best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
     (_, qx, xs, found_x), (_, qy, ys, found_y) = best
     if abs(qx / p - 1) <= SAME_PITCH and abs(qy / p - 1) <= SAME_PITCH:
         ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
-        xs, found_x, qx = walk_axis(ex, ox, px, w)
-        ys, found_y, qy = walk_axis(ey, oy, py, h)
+        # the joint fit pins the pitch with both axes' lines: walk from it without refitting
+        xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
+        ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
+        if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
+            # a weak regular grid: walking its lines to whatever edges are near would invent one
+            xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
     periodicity = 0.5 * (line_capture(ex, xs, qx) + line_capture(ey, ys, qy))
     return xs, ys, periodicity, 0.5 * (found_x + found_y)
 

@@ -36,9 +36,8 @@ class Lattice:
         return self.ys if axis == 0 else self.xs
 
     def pitch(self, axis: int) -> float:
-        """Mean cell size of ``axis`` in pixels."""
-        b = self.lines(axis)
-        return float((b[-1] - b[0]) / (b.size - 1))
+        """Cell size of ``axis`` in pixels: the least-squares slope of the lines (the walked end lines may sit a pixel off)."""
+        return line_pitch(self.lines(axis))
 
     def origin(self, axis: int) -> float:
         return float(self.lines(axis)[0])
@@ -48,11 +47,12 @@ class Lattice:
         return np.diff(self.lines(axis))
 
     def unevenness(self) -> float:
-        """Largest distance of a line from the regular lattice through the end lines, in cells (0 when even)."""
+        """Largest distance of a line from the least-squares regular lattice, in cells (0 when even)."""
         worst = 0.0
         for axis in (0, 1):
             b = self.lines(axis)
-            even = np.linspace(b[0], b[-1], b.size)
+            k = np.arange(b.size)
+            even = b.mean() + (k - k.mean()) * self.pitch(axis)
             worst = max(worst, float(np.abs(b - even).max() / max(self.pitch(axis), 1e-9)))
         return worst
 
@@ -65,10 +65,17 @@ class Lattice:
         return Lattice(xs=take_lines(self.xs, start_col, cells + 1), ys=take_lines(self.ys, start_row, cells + 1))
 
 
+def line_pitch(lines: np.ndarray) -> float:
+    """Least-squares step of ``lines`` against their index (the pitch of an even lattice)."""
+    lines = np.asarray(lines, np.float64)
+    k = np.arange(lines.size) - (lines.size - 1) / 2.0
+    return float((k * (lines - lines.mean())).sum() / max((k * k).sum(), 1e-12))
+
+
 def cell_index(lines: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Cell of each position ``x`` under ``lines``; beyond the ends the lattice continues at its mean pitch."""
     lines = np.asarray(lines, np.float64)
-    pitch = (lines[-1] - lines[0]) / (lines.size - 1)
+    pitch = line_pitch(lines)
     j = np.searchsorted(lines, x, side="right") - 1
     before, after = x < lines[0], x >= lines[-1]
     j = np.where(before, np.floor((x - lines[0]) / pitch), j)
@@ -79,7 +86,7 @@ def cell_index(lines: np.ndarray, x: np.ndarray) -> np.ndarray:
 def take_lines(lines: np.ndarray, start: int, count: int) -> np.ndarray:
     """Lines ``start .. start + count - 1`` of ``lines``, extrapolated at the mean pitch outside its range."""
     lines = np.asarray(lines, np.float64)
-    pitch = (lines[-1] - lines[0]) / (lines.size - 1)
+    pitch = line_pitch(lines)
     k = np.arange(start, start + count)
     inside = lines[np.clip(k, 0, lines.size - 1)]
     return np.where(k < 0, lines[0] + k * pitch, np.where(k >= lines.size, lines[-1] + (k - lines.size + 1) * pitch, inside))

@@ -21,6 +21,10 @@ import numpy as np
 WALK_SHARE = 0.25
 # ... and within this share of a pitch of the regular lattice.
 MAX_DRIFT = 0.4
+# Cells more than this share of a pitch off (beyond a pixel of rounding) are not drawn on a grid ...
+CELL_SPREAD = 0.15
+# ... and more than this share of such cells is a drawing off any grid.
+ODD_CELLS = 0.0
 # Walks refitted to the lines found, each changing the pitch by at most this share.
 REFITS, REFIT_SHARE = 3, 0.15
 # An edge counts as found above this share of the axis's strongest line edge.
@@ -129,7 +133,7 @@ def frame_lines(origin: float, pitch: float, n: int) -> np.ndarray:
     return origin + np.arange(j0, j1 + 1) * pitch
 
 
-def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int) -> tuple[np.ndarray, float, float]:
+def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int, refits: int | None = None) -> tuple[np.ndarray, float, float]:
     """Walk the regular lattice of an axis of ``n`` px, refit its pitch to the lines found, walk again.
 
     A pitch off by 2% drifts by half a cell over 24 cells; the lines a walk
@@ -139,7 +143,7 @@ def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int) -> tuple[np.nd
     """
     regular = frame_lines(origin, pitch, n)
     lines, found = walk_lines(e, regular, pitch)
-    for _ in range(REFITS):
+    for _ in range(REFITS if refits is None else refits):
         ok = np.isfinite(found)
         if ok.sum() < 3:
             break
@@ -149,12 +153,32 @@ def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int) -> tuple[np.nd
             break
         regular2 = frame_lines(icpt % slope, slope, n)
         lines2, found2 = walk_lines(e, regular2, slope)
-        if np.isfinite(found2).mean() < ok.mean():
+        if np.isfinite(found2).sum() < ok.sum():
             break
         regular, lines, found, pitch = regular2, lines2, found2, float(slope)
     inner = (regular >= 1) & (regular <= n - 1)
     share = float(np.isfinite(found[inner]).mean()) if inner.any() else 0.0
+    if not drawn_like_a_grid(found, pitch):
+        return regular, share, float(pitch)
     return lines, share, float(pitch)
+
+
+def drawn_like_a_grid(found: np.ndarray, pitch: float) -> bool:
+    """Are the cells between neighbouring found lines as even as a model draws them?
+
+    Models draw cells within about 12% of the pitch (19 to 24 px at 21.3), plus
+    a pixel of rounding; so is the mean width of the cells between two found
+    lines. When more than `ODD_CELLS` of those spans exceed `CELL_SPREAD` the
+    drawing wanders off any grid; following it line by line
+    would make an off-grid render look crisp, so the regular lattice stays.
+    """
+    k = np.nonzero(np.isfinite(found))[0]
+    if k.size < 2:
+        return True
+    gap = np.diff(k)  # cells between consecutive found lines
+    width = np.diff(found[k]) / (gap * pitch)  # their mean width, in pitches
+    odd = np.abs(width - 1.0) > CELL_SPREAD + 1.0 / (gap * pitch)
+    return bool(odd.mean() <= ODD_CELLS)
 
 
 def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.ndarray, np.ndarray]:
@@ -197,8 +221,8 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
     if ok.sum() < 2:
         return regular.copy(), found
     k = np.arange(regular.size)
-    # unfound lines: the drift of the found ones interpolated (held beyond the ends)
-    drift = np.interp(k, k[ok], found[ok] - regular[ok])
+    # unfound lines: the drift of the found ones interpolated; beyond them the regular lattice
+    drift = np.interp(k, k[ok], found[ok] - regular[ok], left=0.0, right=0.0)
     lines = regular + drift
     # keep cells at least half a pitch wide whatever the edges say
     for i in range(1, lines.size):
