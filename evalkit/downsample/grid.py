@@ -89,7 +89,9 @@ class GridFit:
     lattice : Lattice
         The punk's 25 grid lines per axis (possibly uneven).
     pitch_x, pitch_y : float
-        Mean pixels per cell of each axis.
+        Pixels per cell of each axis: the pitch of the regular lattice the
+        lines were walked from (least-squares over every line found, so
+        fractional pitches come back to a few thousandths).
     origin_x, origin_y : float
         Left / top edge of punk cell (0, 0) in pixels; may be negative or
         beyond the frame when the punk is shifted or cut.
@@ -125,16 +127,10 @@ class GridFit:
     background: tuple[int, int, int]
     method: str
     shape: tuple[int, int]
+    pitch_x: float = 0.0
+    pitch_y: float = 0.0
     rotation: float = 0.0
     lines_found: float = 0.0
-
-    @property
-    def pitch_x(self) -> float:
-        return self.lattice.pitch(1)
-
-    @property
-    def pitch_y(self) -> float:
-        return self.lattice.pitch(0)
 
     @property
     def origin_x(self) -> float:
@@ -210,10 +206,10 @@ def recover_grid(image, *, layouts=None) -> GridFit:
             degrees = 0.0
     else:
         degrees = 0.0
-    xs, ys, periodicity, found = lines
+    xs, ys, periodicity, found, pitches = lines
     if xs is None or periodicity < MIN_PERIODICITY:
         return _frame_fit(rgb if degrees == 0.0 else as_rgb_float(image), bg, periodicity=periodicity)
-    return _anchored_fit(rgb, bg, xs, ys, periodicity, found, degrees, layouts)
+    return _anchored_fit(rgb, bg, xs, ys, pitches, periodicity, found, degrees, layouts)
 
 
 def fit_lines(ex, ey, w, h):
@@ -227,10 +223,10 @@ def fit_lines(ex, ey, w, h):
     """
     pitch = fit_pitch(ex, ey, w, h)
     if pitch is None:
-        return None, None, 0.0, 0.0
+        return None, None, 0.0, 0.0, None
     (p, phase_x, phase_y), own_x, own_y, score = pitch
     if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, own_x, own_y):
-        return None, None, score, 0.0
+        return None, None, score, 0.0, None
     frame = min(w, h) / GRID
     best = []
     for e, own, phase, n in ((ex, own_x, phase_x, w), (ey, own_y, phase_y, h)):
@@ -244,7 +240,7 @@ def fit_lines(ex, ey, w, h):
         # the shared pitch unless an axis's own is clearly better: ties are float noise
         best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
     (_, qx, xs, found_x), (_, qy, ys, found_y) = best
-    if abs(qx / p - 1) <= SAME_PITCH and abs(qy / p - 1) <= SAME_PITCH:
+    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: fit both axes together
         ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
         # the joint fit pins the pitch with both axes' lines: walk from it without refitting
         xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
@@ -253,7 +249,7 @@ def fit_lines(ex, ey, w, h):
             # a weak regular grid: walking its lines to whatever edges are near would invent one
             xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
     periodicity = 0.5 * (line_capture(ex, xs, qx) + line_capture(ey, ys, qy))
-    return xs, ys, periodicity, 0.5 * (found_x + found_y)
+    return xs, ys, periodicity, 0.5 * (found_x + found_y), (qx, qy)
 
 
 def _any_axis_periodic(ex, ey, own_x, own_y) -> bool:
@@ -268,7 +264,7 @@ def _any_axis_periodic(ex, ey, own_x, own_y) -> bool:
 # votes on the fitted lattice
 
 
-def _anchored_fit(rgb, bg, xs, ys, periodicity, found, degrees, layouts):
+def _anchored_fit(rgb, bg, xs, ys, pitches, periodicity, found, degrees, layouts):
     votes, vis = vote_cells(rgb, xs, ys)
     ly, lx = vis.shape
     a0, b0 = anchor(votes, bg, xs, ys, rgb.shape, layouts)
@@ -282,7 +278,7 @@ def _anchored_fit(rgb, bg, xs, ys, periodicity, found, degrees, layouts):
     visible[np.ix_(inside_r, inside_c)] = vis[np.ix_(ri, ci)]
     lattice = Lattice(xs=take_lines(xs, b0, GRID + 1), ys=take_lines(ys, a0, GRID + 1))
     coverage = float(visible.mean())
-    return _make_fit(cells, lattice, periodicity, coverage, visible, bg, "fitted", rgb.shape, degrees, found)
+    return _make_fit(cells, lattice, pitches, periodicity, coverage, visible, bg, "fitted", rgb.shape, degrees, found)
 
 
 def _frame_fit(rgb, bg, periodicity):
@@ -295,10 +291,10 @@ def _frame_fit(rgb, bg, periodicity):
     vy, sy = axis_samples(lattice.ys, h)
     vx, sx = axis_samples(lattice.xs, w)
     votes, vis = median_votes(rgb, sy, sx), np.outer(vy, vx).astype(np.float32)
-    return _make_fit(votes, lattice, float(periodicity), 1.0, vis, bg, "frame", rgb.shape, 0.0, 0.0)
+    return _make_fit(votes, lattice, (px, py), float(periodicity), 1.0, vis, bg, "frame", rgb.shape, 0.0, 0.0)
 
 
-def _make_fit(cells, lattice, periodicity, coverage, visible, bg, method, shape, degrees, found):
+def _make_fit(cells, lattice, pitches, periodicity, coverage, visible, bg, method, shape, degrees, found):
     cells = np.clip(np.asarray(cells, np.float32), 0.0, 1.0)
     periodicity = float(np.clip(np.nan_to_num(periodicity), 0.0, 1.0))
     coverage = float(np.clip(coverage, 0.0, 1.0))
@@ -306,6 +302,8 @@ def _make_fit(cells, lattice, periodicity, coverage, visible, bg, method, shape,
         cells=np.rint(cells * 255).astype(np.uint8),
         cells_float=cells,
         lattice=lattice,
+        pitch_x=float(pitches[0]),
+        pitch_y=float(pitches[1]),
         confidence=periodicity * coverage,
         periodicity=periodicity,
         coverage=coverage,
