@@ -40,7 +40,7 @@ from evalkit.downsample.anchor import anchor, anchor_cols
 from evalkit.downsample.image import as_rgb_float
 from evalkit.downsample.lattice import Lattice, take_lines
 from evalkit.downsample.layout import PUNK_LAYOUTS
-from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, fit_pitch
+from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, fit_pitch, own_pitches
 from evalkit.downsample.profiles import (
     above_floor,
     comb_capture,
@@ -66,6 +66,9 @@ ROTATION_GAIN = 0.02
 WALK_MIN_PERIODICITY = 0.4
 # An axis leaves the shared pitch only for a hypothesis catching this much more edge energy (raw capture).
 SHARED_MARGIN = 0.1
+
+# An axis whose shared-pitch lines catch this much of its edge energy (chance-corrected) tries no other pitch.
+CLEAR_CAPTURE = 0.95
 
 # the layout test drives the column anchor directly
 _anchor_cols = anchor_cols
@@ -224,18 +227,20 @@ def fit_lines(ex, ey, w, h):
     pitch = fit_pitch(ex, ey, w, h)
     if pitch is None:
         return None, None, 0.0, 0.0, None
-    (p, phase_x, phase_y), own_x, own_y, score = pitch
-    if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, own_x, own_y):
+    (p, phase_x, phase_y), score = pitch
+    if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, w, h):
         return None, None, score, 0.0, None
     frame = min(w, h) / GRID
     best = []
-    for e, own, phase, n in ((ex, own_x, phase_x, w), (ey, own_y, phase_y, h)):
+    for e, phase, n in ((ex, phase_x, w), (ey, phase_y, h)):
         options = []
-        for q, ph in [(p, phase)] + own:
+        for q, ph in _hypotheses(e, p, phase, n, w, h):
             o, q = fit_axis(e, q, ph)
             lines, found, q = walk_axis(e, o, q, n)
             gain = raw_capture(e, lines, q) - PITCH_PRIOR * abs(np.log(q / frame))
             options.append((gain, q, lines, found))
+            if len(options) == 1 and line_capture(e, lines, q) >= CLEAR_CAPTURE:
+                break  # the shared pitch already explains this axis: nothing to gain
         top = max(options, key=lambda t: t[0])
         # the shared pitch unless an axis's own is clearly better: ties are float noise
         best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
@@ -252,8 +257,15 @@ def fit_lines(ex, ey, w, h):
     return xs, ys, periodicity, 0.5 * (found_x + found_y), (qx, qy)
 
 
-def _any_axis_periodic(ex, ey, own_x, own_y) -> bool:
-    """Does either axis's own best pitch reach `MIN_PERIODICITY` on both axes together (a non-square grid)?"""
+def _hypotheses(e, p, phase, n, w, h):
+    """The shared pitch first, then (only when asked for more) the axis's own pitches."""
+    yield p, phase
+    yield from own_pitches(e, n, w, h)
+
+
+def _any_axis_periodic(ex, ey, w, h) -> bool:
+    """Do the axes' own best pitches reach `MIN_PERIODICITY` together (a non-square grid)?"""
+    own_x, own_y = own_pitches(ex, w, w, h), own_pitches(ey, h, w, h)
     if not own_x or not own_y:
         return False
     (px, phx), (py, phy) = own_x[0], own_y[0]

@@ -33,13 +33,12 @@ def pitch_range(w: int, h: int) -> tuple[float, float]:
 
 
 def fit_pitch(ex, ey, w, h):
-    """Pitch hypotheses for both axes; None when the spectrum proposes nothing.
+    """The shared pitch of both axes; None when the spectrum proposes nothing.
 
-    Returns ``(shared, own_x, own_y, score)``: ``shared = (pitch, phase_x,
-    phase_y)`` the best single pitch for both axes; ``own_x`` / ``own_y`` the
-    `OWN_CANDIDATES` best ``(pitch, phase)`` of each axis on its own (best
-    first); ``score`` in [0, 1] the shared pitch's mean chance-corrected comb
-    capture. Which hypothesis wins is decided on the walked lines
+    Returns ``(shared, score)``: ``shared = (pitch, phase_x, phase_y)`` the
+    best single pitch for both axes; ``score`` in [0, 1] its mean
+    chance-corrected comb capture. `own_pitches` gives each axis's own
+    hypotheses; which one wins is decided on the walked lines
     (`evalkit.downsample.grid.fit_lines`): uneven cells blur a comb's score.
     """
     pmin, pmax = pitch_range(w, h)
@@ -58,29 +57,37 @@ def fit_pitch(ex, ey, w, h):
         if score > best_score + 1e-9:
             best, best_score = result, score
     p, (phase_x, phase_y), _ = _search_pitch((ex, ey), best[0], span=0.004, steps=9)
-    # each axis on its own
-    own = []
-    for e, spec, side in ((ex, spec_x, w), (ey, spec_y, h)):
-        # the axis's own frame pitch too: the punk may fill one axis and not the other
-        filled = [side / GRID] if pmin <= side / GRID <= pmax else []
-        cands = sorted(set(joint) | set(_candidates(spec, n, pmin, pmax, frame)) | set(filled))
-        scored = []
-        for c in cands:
-            pa, (phase,), raw = _search_pitch((e,), c, span=0.03, steps=13)
-            scored.append((raw - PITCH_PRIOR * abs(np.log(pa / frame)), pa, phase))
-        scored.sort(reverse=True)
-        kept: list[tuple[float, float]] = []
-        for _, pa, _ in scored:
-            if len(kept) < OWN_CANDIDATES and all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
-                pa, (phase,), _ = _search_pitch((e,), pa, span=0.004, steps=9)
-                kept.append((pa, phase))
-        for pa in filled:  # always a hypothesis: uneven cells can hide it from the comb
-            if all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
-                pa, (phase,), _ = _search_pitch((e,), pa, span=0.03, steps=13)
-                kept.append((pa, phase))
-        own.append(kept)
     score = 0.5 * (comb_capture(ex, p, phase_x) + comb_capture(ey, p, phase_y))
-    return (p, phase_x, phase_y), own[0], own[1], score
+    return (p, phase_x, phase_y), score
+
+
+def own_pitches(e: np.ndarray, side: int, w: int, h: int) -> list[tuple[float, float]]:
+    """The `OWN_CANDIDATES` best ``(pitch, phase)`` of one axis's profile ``e`` on its own, best first.
+
+    ``side`` is that axis's frame length: its frame pitch (the punk filling
+    this axis only) is always among the hypotheses.
+    """
+    pmin, pmax = pitch_range(w, h)
+    n = 1 << int(np.ceil(np.log2(16 * max(w, h))))
+    frame = min(w, h) / GRID
+    spec = np.abs(np.fft.rfft(e - e.mean(), n)) ** 2
+    # the axis's own frame pitch too: the punk may fill one axis and not the other
+    filled = [side / GRID] if pmin <= side / GRID <= pmax else []
+    scored = []
+    for c in sorted(set(_candidates(spec, n, pmin, pmax, frame)) | set(filled)):
+        pa, (phase,), raw = _search_pitch((e,), c, span=0.03, steps=13)
+        scored.append((raw - PITCH_PRIOR * abs(np.log(pa / frame)), pa, phase))
+    scored.sort(reverse=True)
+    kept: list[tuple[float, float]] = []
+    for _, pa, _ in scored:
+        if len(kept) < OWN_CANDIDATES and all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
+            pa, (phase,), _ = _search_pitch((e,), pa, span=0.004, steps=9)
+            kept.append((pa, phase))
+    for pa in filled:  # always a hypothesis: uneven cells can hide it from the comb
+        if all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
+            pa, (phase,), _ = _search_pitch((e,), pa, span=0.03, steps=13)
+            kept.append((pa, phase))
+    return kept
 
 
 def _candidates(spec, n, pmin, pmax, frame) -> list[float]:

@@ -126,6 +126,24 @@ def _fit_lines(axes):
     return tuple(float(v) for v in sol[:-1]), float(sol[-1])
 
 
+def _peak_between(values: list, lo: float, hi: float, floor: float) -> float | None:
+    """Sub-pixel position of the strongest boundary in ``[lo, hi]`` above ``floor`` (as `_peak_near`), or None."""
+    n = len(values) + 1
+    b0, b1 = max(1, int(np.ceil(lo))), min(n - 1, int(np.floor(hi)))
+    best, at = floor, None
+    for b in range(b0, b1 + 1):
+        if values[b - 1] > best:
+            best, at = values[b - 1], b
+    if at is None:
+        return None
+    num = den = 0.0
+    for b in (at - 1, at, at + 1):
+        b = min(max(b, 1), n - 1)
+        num += values[b - 1] * b
+        den += values[b - 1]
+    return num / den if den > 1e-12 else float(at)
+
+
 def frame_lines(origin: float, pitch: float, n: int) -> np.ndarray:
     """Regular lines bounding every cell that holds a pixel centre of an axis of ``n`` pixels."""
     j0 = int(np.floor((0.5 - origin) / pitch))
@@ -149,7 +167,7 @@ def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int, refits: int | 
             break
         k = np.nonzero(ok)[0]
         slope, icpt = np.polyfit(k, found[ok], 1)
-        if not abs(slope / pitch - 1) <= REFIT_SHARE or abs(slope / pitch - 1) < 1e-4:
+        if not abs(slope / pitch - 1) <= REFIT_SHARE or abs(slope / pitch - 1) < 1e-3:
             break
         regular2 = frame_lines(icpt % slope, slope, n)
         lines2, found2 = walk_lines(e, regular2, slope)
@@ -200,6 +218,7 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
     mid = mid if mid.size else inner
     _, s_mid = _peak_near(e, regular[mid], WALK_SHARE * pitch)
     start = int(mid[int(np.argmax(s_mid))])
+    values = e.tolist()  # one line at a time: plain floats beat numpy calls on a handful of boundaries
     for direction in (1, -1):
         last = None
         k = start if direction == 1 else start - 1
@@ -211,11 +230,10 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
             lo = max(pred - WALK_SHARE * pitch, regular[k] - MAX_DRIFT * pitch)
             hi = min(pred + WALK_SHARE * pitch, regular[k] + MAX_DRIFT * pitch)
             if hi > lo:
-                c = 0.5 * (lo + hi)
-                pos, s = _peak_near(e, np.array([c]), 0.5 * (hi - lo))
-                if s[0] > floor:
-                    found[k] = pos[0]
-                    last = (k, pos[0])
+                pos = _peak_between(values, lo, hi, floor)
+                if pos is not None:
+                    found[k] = pos
+                    last = (k, pos)
             k += direction
     ok = np.isfinite(found)
     if ok.sum() < 2:
