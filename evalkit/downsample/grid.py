@@ -2,26 +2,27 @@
 
 A render (512x512 for SD1.5 at 21.3 px per cell, 1024x1024 for SDXL at 42.7,
 192x192 for the testbed at 8) is a punk drawn on a grid that need not line up
-with the frame: the punk may be shifted, slightly scaled or padded by
-backdrop. Recovery runs in four steps:
+with the frame: the punk may be shifted, scaled or padded by backdrop, its
+cells uneven (19 to 24 px within one render), not square (the punk in a band
+shorter than the frame) or the whole grid turned by up to a degree.
+Recovery runs in these steps, each in its own module:
 
-1. **Edge profiles.** Colour-difference energy across every pixel boundary,
-   summed along rows (for vertical grid lines) and along columns.
-2. **Pitch and phase.** Peaks of the profiles' spectrum propose pitches; each
-   proposal (and its multiples, in case the peak is a harmonic) is scored by
-   how much edge energy a comb of lines at that pitch captures, minus what a
-   comb would capture by chance (with a weak prior for the punk filling the
-   frame). The winner is refined by a least-squares fit of the lines to the
-   edge peaks, one pitch for both axes, so fractional pitches (21.33 px) stay
-   aligned across the whole frame.
-3. **Votes.** Every fitted cell's colour is the per-channel median of samples
-   from its inner part (edges and anti-aliasing excluded), not a plain resize.
-4. **Anchor.** Which 24x24 block of fitted cells is the punk: every punk's
-   neck reaches its row 23, so the last fitted row with content is row 23;
-   the columns are the placement whose non-backdrop cells are most likely
-   under either CryptoPunk body template (`evalkit.downsample.layout`). A
-   punk shifted by half a cell and cut by the frame comes back in the right
-   place; cells the frame does not show are filled with the backdrop.
+1. **Edge profiles** (`profiles`): colour-difference energy across every
+   pixel boundary, summed along rows (for vertical grid lines) and columns,
+   also per strip of the image.
+2. **Rotation** (`rotation`): the strips' profiles drift apart when the grid
+   is turned; a turn of at least `MIN_DEGREES` is undone (nearest-neighbour)
+   before the fit when the straightened image fits the grid better.
+3. **Pitch and phase** (`pitch`): one pitch for both axes from the profiles'
+   spectrum and comb scores, or a pitch per axis when that explains the
+   edges clearly better (non-square cells).
+4. **Lines** (`refine`): a least-squares regular lattice, then every line
+   walked to its local edge within a bounded share of the pitch (uneven
+   cells). The result is a `Lattice` (`lattice`): line positions per axis.
+5. **Votes** (`vote`): every cell's colour is the per-channel median of
+   samples from its inner part, not a plain resize.
+6. **Anchor** (`anchor`): which 24x24 block of the fitted cells is the punk
+   (the neck reaches row 23; the columns under the body templates).
 
 Pitches are searched so that the punk spans 0.5x to 1.5x the frame's shorter
 side. Images without a periodic structure (photos, heavy blur, comb score
@@ -34,34 +35,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from evalkit.downsample.anchor import anchor, anchor_cols
 from evalkit.image_arrays import as_rgb_float
+from evalkit.downsample.lattice import Lattice, take_lines
 from evalkit.downsample.layout import PUNK_LAYOUTS
+from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, fit_pitch, own_pitches
+from evalkit.downsample.profiles import (
+    above_floor,
+    comb_capture,
+    edge_profiles,
+    estimate_background,
+    line_capture,
+    raw_capture,
+    strip_profiles,
+)
+from evalkit.downsample.refine import fit_axis, fit_regular, frame_lines, walk_axis
+from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, estimate_rotation, straighten
+from evalkit.downsample.vote import axis_samples, median_votes, vote_cells
 
 GRID = 24
 # Below this many pixels per side there is no measurable grid: use the frame.
 MIN_FIT_SIDE = 3 * GRID
 # Comb score below which the fitted grid is not trusted (photographs: median ~0.1).
 MIN_PERIODICITY = 0.2
-# A voted cell counts as "content" (not backdrop) beyond this RGB distance.
-CONTENT_DISTANCE = 0.1
-# Rows summed into the column edge profile, at most about this many.
-PROFILE_LINES = 256
-# Share of a cell (per side) left out of the vote at each edge.
-VOTE_MARGIN = 0.2
-VOTE_SAMPLES = 5
-# Layout shares are clipped to [floor, 1 - floor]: cells every golden punk agrees
-# on (0 or 1) act as near-hard constraints.
-LAYOUT_FLOOR = 0.001
-# Log-likelihood cost per expected punk cell (layout share) the frame would hide.
-HIDDEN_COST = 7.0
-# A fitted cell counts as observed with this much of it inside the frame.
-MIN_SEEN_PX, MIN_SEEN_SHARE = 2.0, 0.2
-# A lattice row with at least this many content cells holds part of the punk.
-MIN_ROW_CONTENT = 2
-# Comb-score cost per unit of |log(pitch / (frame / 24))|.
-PITCH_PRIOR = 0.1
+# A turn is undone only when the straightened image's lines catch this much more edge energy.
+ROTATION_GAIN = 0.02
+
+# Lines are walked to their edges only on a grid whose regular comb catches at least this much.
+WALK_MIN_PERIODICITY = 0.4
+# An axis leaves the shared pitch only for a hypothesis catching this much more edge energy (raw capture).
+SHARED_MARGIN = 0.1
+
+# An axis whose shared-pitch lines catch this much of its edge energy (chance-corrected) tries no other pitch.
+CLEAR_CAPTURE = 0.95
+
+# the layout test drives the column anchor directly
+_anchor_cols = anchor_cols
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,9 @@ class GridFit:
     """A fitted 24x24 grid and the cell colours voted on it.
 
     Cell ``(row, col)`` of the punk covers pixels with centre ``x + 0.5`` in
-    ``[origin_x + col * pitch_x, origin_x + (col + 1) * pitch_x)`` and likewise
-    for ``y``; coordinates are those of the array the grid was fitted on.
+    ``[lattice.xs[col], lattice.xs[col + 1])`` and likewise for ``y``;
+    coordinates are those of the array the grid was fitted on, turned back by
+    ``rotation`` degrees (`straighten`; the identity for an unturned grid).
 
     Attributes
     ----------
@@ -78,8 +89,12 @@ class GridFit:
         Recovered punk, RGB.
     cells_float : (24, 24, 3) float32
         The same votes before rounding, in ``[0, 1]``.
+    lattice : Lattice
+        The punk's 25 grid lines per axis (possibly uneven).
     pitch_x, pitch_y : float
-        Pixels per cell.
+        Pixels per cell of each axis: the pitch of the regular lattice the
+        lines were walked from (least-squares over every line found, so
+        fractional pitches come back to a few thousandths).
     origin_x, origin_y : float
         Left / top edge of punk cell (0, 0) in pixels; may be negative or
         beyond the frame when the punk is shifted or cut.
@@ -87,7 +102,7 @@ class GridFit:
         In ``[0, 1]``: ``periodicity * coverage``.
     periodicity : float
         In ``[0, 1]``: share of the edge energy on the fitted grid lines beyond
-        what lines at random positions would catch (1 for a crisp upscale).
+        what lines at random positions would catch (1 for a crisp render).
     coverage : float
         In ``[0, 1]``: share of the 24x24 punk that lies inside the frame.
     visible : (24, 24) float32
@@ -98,14 +113,16 @@ class GridFit:
         ``"fitted"`` or ``"frame"`` (fallback: the frame is the 24x24 grid).
     shape : tuple of int
         ``(H, W)`` of the fitted image.
+    rotation : float
+        Degrees the grid was turned in the render (0 when not undone).
+    lines_found : float
+        In ``[0, 1]``: share of the grid lines inside the frame that the line
+        walk found on an edge (the rest run through flat colour).
     """
 
     cells: np.ndarray
     cells_float: np.ndarray
-    pitch_x: float
-    pitch_y: float
-    origin_x: float
-    origin_y: float
+    lattice: Lattice
     confidence: float
     periodicity: float
     coverage: float
@@ -113,6 +130,18 @@ class GridFit:
     background: tuple[int, int, int]
     method: str
     shape: tuple[int, int]
+    pitch_x: float = 0.0
+    pitch_y: float = 0.0
+    rotation: float = 0.0
+    lines_found: float = 0.0
+
+    @property
+    def origin_x(self) -> float:
+        return self.lattice.origin(1)
+
+    @property
+    def origin_y(self) -> float:
+        return self.lattice.origin(0)
 
     def to_dict(self, scale: float = 1.0) -> dict:
         """JSON-ready summary (no arrays); ``scale`` converts to original pixels."""
@@ -121,17 +150,23 @@ class GridFit:
             "pitch_y": round(self.pitch_y * scale, 4),
             "origin_x": round(self.origin_x * scale, 3),
             "origin_y": round(self.origin_y * scale, 3),
+            "rotation": round(self.rotation, 3),
+            "unevenness": round(self.lattice.unevenness(), 4),
             "confidence": round(self.confidence, 4),
             "periodicity": round(self.periodicity, 4),
             "coverage": round(self.coverage, 4),
+            "lines_found": round(self.lines_found, 4),
             "background": "#%02X%02X%02X" % self.background,
             "method": self.method,
         }
 
     def cell_of_pixels(self, axis: int, n: int) -> np.ndarray:
         """Punk cell index (may be <0 or >=24) of each of ``n`` pixel rows (axis 0) or columns (axis 1)."""
-        origin, pitch = (self.origin_y, self.pitch_y) if axis == 0 else (self.origin_x, self.pitch_x)
-        return np.floor((np.arange(n) + 0.5 - origin) / pitch).astype(np.int64)
+        return self.lattice.cell_of(axis, n)
+
+    def straighten(self, image) -> np.ndarray:
+        """``image`` (the render this grid was fitted on) as (H, W, 3) float32, turned back so the lattice fits it."""
+        return straighten(as_rgb_float(image), self.rotation)
 
 
 # ----------------------------------------------------------------------------
@@ -162,299 +197,89 @@ def recover_grid(image, *, layouts=None) -> GridFit:
     bg = estimate_background(rgb)
     if min(h, w) < MIN_FIT_SIDE:
         return _frame_fit(rgb, bg, periodicity=0.0)
-    ex, ey = (_above_floor(e) for e in edge_profiles(rgb))
-    pitch, phase_x, phase_y, periodicity = _fit_pitch(ex, ey, w, h)
-    if pitch is None or periodicity < MIN_PERIODICITY:
-        return _frame_fit(rgb, bg, periodicity=periodicity)
-    ox, px, oy, py = _refine(ex, ey, pitch, phase_x, phase_y)
-    periodicity = 0.5 * (_comb_capture(ex, px, ox) + _comb_capture(ey, py, oy))
-    if periodicity < MIN_PERIODICITY:
-        return _frame_fit(rgb, bg, periodicity=periodicity)
-    return _anchor(rgb, bg, px, py, ox, oy, periodicity, layouts)
-
-
-# ----------------------------------------------------------------------------
-# building blocks (also used by the metrics)
-
-
-def estimate_background(rgb: np.ndarray) -> np.ndarray:
-    """Backdrop colour, (3,) float in [0, 1]: median of the top two rows and outer two columns.
-
-    The bottom border is left out: a punk's body reaches the bottom row.
-    """
-    h, w = rgb.shape[:2]
-    k = max(1, min(2, h // 8, w // 8))
-    border = np.concatenate(
-        [rgb[:k].reshape(-1, 3), rgb[:, :k].reshape(-1, 3), rgb[:, w - k :].reshape(-1, 3)]
-    )
-    return np.median(border, axis=0).astype(np.float32)
-
-
-def edge_profiles(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Squared colour differences across pixel boundaries, summed along the other axis.
-
-    Returns ``(ex, ey)``: ``ex[b - 1]`` is the energy across the boundary between
-    columns ``b - 1`` and ``b`` (boundary coordinate ``b``), length ``W - 1``;
-    ``ey`` likewise for rows, length ``H - 1``. Rows are subsampled to about
-    `PROFILE_LINES` for ``ex``: a grid line runs the whole height of a cell, so
-    the profile's shape does not need every row.
-    """
-    h, w = rgb.shape[:2]
-    sy = max(1, h // PROFILE_LINES)
-    # rows flattened to (n, W * 3): a one-pixel shift is a shift by 3 values
-    rows = np.ascontiguousarray(rgb[::sy]).reshape(-(-h // sy), w * 3)
-    dx = rows[:, 3:] - rows[:, :-3]
-    ex = np.einsum("ij,ij->j", dx, dx).reshape(w - 1, 3).sum(1, dtype=np.float64) * sy
-    flat = np.ascontiguousarray(rgb).reshape(h, w * 3)
-    dy = flat[1:] - flat[:-1]
-    ey = np.einsum("ij,ij->i", dy, dy).astype(np.float64)
-    return ex, ey
-
-
-def _above_floor(e: np.ndarray) -> np.ndarray:
-    """Profile minus its median: pixel noise spreads a flat floor over every boundary."""
-    return np.maximum(e - np.median(e), 0.0)
-
-
-def comb_window(pitch: float) -> float:
-    """Half-width in pixels within which an edge counts as on a grid line."""
-    return max(1.0, pitch / 16.0)
-
-
-def _comb_capture(e: np.ndarray, pitch: float, origin: float) -> float:
-    """Share of ``e``'s energy within `comb_window` of lines ``origin + k * pitch``, chance-corrected, in [0, 1]."""
-    total = e.sum()
-    if total <= 0 or not np.isfinite(total):
-        return 0.0
-    b = np.arange(1, e.size + 1, dtype=np.float64)
-    d = np.abs(((b - origin) / pitch + 0.5) % 1.0 - 0.5) * pitch
-    on = d <= comb_window(pitch) + 1e-9
-    expected = on.mean()
-    if expected >= 1.0:
-        return 0.0
-    captured = e[on].sum() / total
-    return float(np.clip((captured - expected) / (1.0 - expected), 0.0, 1.0))
-
-
-# ----------------------------------------------------------------------------
-# pitch and phase
-
-
-def _pitch_range(w: int, h: int) -> tuple[float, float]:
-    """Pitches searched: the punk spans between half and one and a half times the frame's shorter side."""
-    side = min(w, h)
-    return max(3.0, side / (2 * GRID)), side / (GRID / 1.5)
-
-
-def _fit_pitch(ex, ey, w, h):
-    """Joint pitch (square cells) and per-axis phase; returns (pitch, phase_x, phase_y, score)."""
-    pmin, pmax = _pitch_range(w, h)
-    n = 1 << int(np.ceil(np.log2(16 * max(w, h))))
-    spec = np.abs(np.fft.rfft(ex - ex.mean(), n)) ** 2 + np.abs(np.fft.rfft(ey - ey.mean(), n)) ** 2
-    k_lo, k_hi = int(np.floor(n / pmax)), int(np.ceil(n / pmin))
-    k_hi = min(k_hi, spec.size - 2)
-    if k_hi <= k_lo + 2:
-        return None, 0.0, 0.0, 0.0
-    band = spec[k_lo : k_hi + 1]
-    interior = (band[1:-1] > band[:-2]) & (band[1:-1] >= band[2:])
-    peaks = np.nonzero(interior)[0] + 1
-    if peaks.size == 0:
-        return None, 0.0, 0.0, 0.0
-    peaks = peaks[np.argsort(band[peaks])[::-1][:3]]
-    candidates: list[float] = []
-    for i in peaks:
-        y0, y1, y2 = band[i - 1], band[i], band[i + 1]
-        denom = y0 - 2 * y1 + y2
-        shift = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
-        p = n / (k_lo + i + shift)
-        for m in (1, 2, 3):
-            if pmin <= p * m <= pmax:
-                candidates.append(p * m)
-    frame = min(w, h) / GRID
-    if pmin <= frame <= pmax:
-        candidates.append(frame)
-    unique: list[float] = []
-    for p in sorted(candidates):
-        if not unique or p > unique[-1] * 1.01:
-            unique.append(p)
-    best, best_score = None, -np.inf
-    for p in unique:
-        result = _search_pitch(ex, ey, p, span=0.03, steps=13)
-        # weak prior: renders usually show the punk filling the frame
-        score = result[3] - PITCH_PRIOR * abs(np.log(result[0] / frame))
-        if score > best_score + 1e-9:
-            best, best_score = result, score
-    p, *_ = best
-    p, phase_x, phase_y, raw = _search_pitch(ex, ey, p, span=0.004, steps=9)
-    score = 0.5 * (_comb_capture(ex, p, phase_x) + _comb_capture(ey, p, phase_y))
-    return p, phase_x, phase_y, score
-
-
-def _search_pitch(ex, ey, p0, span, steps):
-    """Best pitch in ``p0 * (1 +- span)`` by raw comb capture (captured minus chance) summed over axes."""
-    pitches = p0 * (1.0 + np.linspace(-span, span, steps))
-    bins = max(8, int(np.ceil(4 * p0)))
-    half = max(1, int(round(bins / p0)))  # +-1 px: a fixed window, so p/2 cannot tie with p
-    sx, phx = _fold(ex, pitches, bins, half)
-    sy, phy = _fold(ey, pitches, bins, half)
-    total = sx + sy
-    i = int(np.argmax(total))
-    return float(pitches[i]), float(phx[i]), float(phy[i]), float(total[i])
-
-
-def _fold(e, pitches, bins, half):
-    """Fold a profile modulo each pitch; best window's (captured - expected) and its phase."""
-    tot = e.sum()
-    m = pitches.size
-    if tot <= 0:
-        return np.zeros(m), np.zeros(m)
-    b = np.arange(1, e.size + 1, dtype=np.float64)
-    u = (b[None, :] / pitches[:, None]) % 1.0
-    idx = np.minimum((u * bins).astype(np.int64), bins - 1) + np.arange(m)[:, None] * bins
-    hist = np.bincount(idx.ravel(), weights=np.broadcast_to(e, idx.shape).ravel(), minlength=m * bins)
-    hist = hist.reshape(m, bins) / tot
-    wrapped = np.concatenate([hist[:, -half:], hist, hist[:, :half]], axis=1)
-    c = np.concatenate([np.zeros((m, 1)), np.cumsum(wrapped, axis=1)], axis=1)
-    width = 2 * half + 1
-    window = c[:, width:] - c[:, :-width]  # window centred on each bin
-    j = np.argmax(window, axis=1)
-    captured = window[np.arange(m), j]
-    phase = (j + 0.5) / bins * pitches
-    return captured - width / bins, phase
-
-
-def _refine(ex, ey, pitch, phase_x, phase_y):
-    """Least-squares fit of the grid lines to the edge peaks near them.
-
-    Both axes share one pitch (square cells, as every SD render has) unless
-    their separate fits disagree by more than 1%. Returns (ox, px, oy, py).
-    """
-    ox, px, oy, py = phase_x % pitch, pitch, phase_y % pitch, pitch
-    for share in (0.3, 0.15):
-        kx, bx = _line_peaks(ex, ox, px, max(1.5, share * px))
-        ky, by = _line_peaks(ey, oy, py, max(1.5, share * py))
-        fx, fy = _fit_lines([(kx, bx)]), _fit_lines([(ky, by)])
-        joint = _fit_lines([(kx, bx), (ky, by)])
-        if joint is not None and fx is not None and fy is not None and abs(fx[1] / fy[1] - 1) < 0.01:
-            (ox, oy), px = joint[0], joint[1]
-            py = px
+    sx, sy = strip_profiles(rgb, STRIPS)
+    lines = fit_lines(above_floor(sx.sum(0)), above_floor(sy.sum(0)), w, h)
+    degrees = estimate_rotation(sx, sy)
+    if abs(degrees) >= MIN_DEGREES:
+        turned = straighten(rgb, degrees)
+        straight = fit_lines(*(above_floor(e) for e in edge_profiles(turned)), w, h)
+        if straight[2] > lines[2] + ROTATION_GAIN:
+            rgb, lines = turned, straight
         else:
-            if fx is not None and abs(fx[1] / px - 1) <= 0.02:
-                ox, px = fx[0][0], fx[1]
-            if fy is not None and abs(fy[1] / py - 1) <= 0.02:
-                oy, py = fy[0][0], fy[1]
-        ox, oy = ox % px, oy % py
-    return ox, px, oy, py
+            degrees = 0.0
+    else:
+        degrees = 0.0
+    xs, ys, periodicity, found, pitches = lines
+    if xs is None or periodicity < MIN_PERIODICITY:
+        return _frame_fit(rgb if degrees == 0.0 else as_rgb_float(image), bg, periodicity=periodicity)
+    return _anchored_fit(rgb, bg, xs, ys, pitches, periodicity, found, degrees, layouts)
 
 
-def _line_peaks(e, o, p, radius):
-    """For each line ``o + k * p`` inside the profile, the sub-pixel edge position nearest to it.
+def fit_lines(ex, ey, w, h):
+    """Grid lines of an image from its edge profiles: ``(xs, ys, periodicity, lines found)``.
 
-    Returns (k, position) for the lines with a real edge (peak energy above 5%
-    of the strongest line's); lines through flat backdrop are left out.
+    ``xs`` / ``ys`` bound every cell that holds a pixel centre; they are None
+    (and periodicity the comb score) when no periodic grid is found. Each
+    axis's pitch hypotheses (`fit_pitch`) are walked (`walk_lines`) and the one
+    whose lines catch the most edge energy beyond chance wins; when both axes
+    pick the shared pitch, the two are fitted together as before (square cells).
     """
-    n = e.size + 1
-    k = np.arange(int(np.floor((1 - o) / p)), int(np.ceil((n - 1 - o) / p)) + 1)
-    lines = o + k * p
-    keep = (lines >= 1) & (lines <= n - 1)
-    k, lines = k[keep], lines[keep]
-    if k.size == 0:
-        return k, lines
-    r = int(np.ceil(radius))
-    pos = np.clip(np.rint(lines)[:, None].astype(np.int64) + np.arange(-r, r + 1)[None, :], 1, n - 1)
-    vals = np.where(np.abs(pos - lines[:, None]) <= radius, e[pos - 1], 0.0)
-    j = np.argmax(vals, axis=1)
-    strength = vals[np.arange(k.size), j]
-    peak = pos[np.arange(k.size), j]
-    # sub-pixel: centroid of the peak and its two neighbours (anti-aliased edges span two boundaries)
-    nb = np.clip(peak[:, None] + np.array([-1, 0, 1])[None, :], 1, n - 1)
-    wv = e[nb - 1]
-    centre = (wv * nb).sum(1) / np.maximum(wv.sum(1), 1e-12)
-    real = strength > 0.05 * strength.max() if strength.size and strength.max() > 0 else np.zeros(k.size, bool)
-    return k[real], centre[real]
+    pitch = fit_pitch(ex, ey, w, h)
+    if pitch is None:
+        return None, None, 0.0, 0.0, None
+    (p, phase_x, phase_y), score = pitch
+    if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, w, h):
+        return None, None, score, 0.0, None
+    frame = min(w, h) / GRID
+    best = []
+    for e, phase, n in ((ex, phase_x, w), (ey, phase_y, h)):
+        options = []
+        for q, ph in _hypotheses(e, p, phase, n, w, h):
+            o, q = fit_axis(e, q, ph)
+            lines, found, q = walk_axis(e, o, q, n)
+            gain = raw_capture(e, lines, q) - PITCH_PRIOR * abs(np.log(q / frame))
+            options.append((gain, q, lines, found))
+            if len(options) == 1 and line_capture(e, lines, q) >= CLEAR_CAPTURE:
+                break  # the shared pitch already explains this axis: nothing to gain
+        top = max(options, key=lambda t: t[0])
+        # the shared pitch unless an axis's own is clearly better: ties are float noise
+        best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
+    (_, qx, xs, found_x), (_, qy, ys, found_y) = best
+    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: fit both axes together
+        ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
+        # the joint fit pins the pitch with both axes' lines: walk from it without refitting
+        xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
+        ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
+        if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
+            # a weak regular grid: walking its lines to whatever edges are near would invent one
+            xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
+    periodicity = 0.5 * (line_capture(ex, xs, qx) + line_capture(ey, ys, qy))
+    return xs, ys, periodicity, 0.5 * (found_x + found_y), (qx, qy)
 
 
-def _fit_lines(axes):
-    """Equal-weight least squares ``b = o_axis + p * k`` with one intercept per axis and a shared slope.
+def _hypotheses(e, p, phase, n, w, h):
+    """The shared pitch first, then (only when asked for more) the axis's own pitches."""
+    yield p, phase
+    yield from own_pitches(e, n, w, h)
 
-    Every edge position carries the same rounding error (up to half a pixel),
-    whatever its contrast, so edges weigh the same. Returns ((o, ...), p) or
-    None with fewer than 3 edges on an axis.
-    """
-    if any(k.size < 3 for k, _ in axes):
-        return None
-    rows, target = [], []
-    for i, (k, b) in enumerate(axes):
-        cols = np.zeros((k.size, len(axes) + 1))
-        cols[:, i] = 1.0
-        cols[:, -1] = k
-        rows.append(cols)
-        target.append(b)
-    sol, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(target), rcond=None)
-    if not np.isfinite(sol).all() or sol[-1] <= 0:
-        return None
-    return tuple(float(v) for v in sol[:-1]), float(sol[-1])
+
+def _any_axis_periodic(ex, ey, w, h) -> bool:
+    """Do the axes' own best pitches reach `MIN_PERIODICITY` together (a non-square grid)?"""
+    own_x, own_y = own_pitches(ex, w, w, h), own_pitches(ey, h, w, h)
+    if not own_x or not own_y:
+        return False
+    (px, phx), (py, phy) = own_x[0], own_y[0]
+    return 0.5 * (comb_capture(ex, px, phx) + comb_capture(ey, py, phy)) >= MIN_PERIODICITY
 
 
 # ----------------------------------------------------------------------------
-# votes and anchoring
+# votes on the fitted lattice
 
 
-def _axis_lattice(origin, pitch, n):
-    """Cells of an infinite lattice that hold at least one pixel centre of an axis of ``n`` pixels.
-
-    Returns (j, visible share, sample pixel indices (m, VOTE_SAMPLES)).
-    """
-    j = np.arange(int(np.floor((0.5 - origin) / pitch)), int(np.floor((n - 0.5 - origin) / pitch)) + 1)
-    vis, samples = _axis_samples(origin, pitch, n, j)
-    return j, vis, samples
-
-
-def _axis_samples(origin, pitch, n, j):
-    """Visible share and VOTE_SAMPLES pixel indices inside the inner part of cells ``j``."""
-    start = origin + j * pitch
-    end = start + pitch
-    vis = (np.minimum(end, n) - np.maximum(start, 0)) / pitch
-    lo = np.maximum(start + VOTE_MARGIN * pitch, 0.0)
-    hi = np.minimum(end - VOTE_MARGIN * pitch, float(n))
-    # a cell cut by the frame down to its margin: sample the visible part's middle
-    cut = hi - lo < 1.0
-    vis_lo, vis_hi = np.maximum(start, 0.0), np.minimum(end, float(n))
-    lo = np.where(cut, vis_lo + 0.25 * (vis_hi - vis_lo), lo)
-    hi = np.where(cut, vis_hi - 0.25 * (vis_hi - vis_lo), hi)
-    t = (np.arange(VOTE_SAMPLES) + 0.5) / VOTE_SAMPLES
-    samples = np.floor(lo[:, None] + (hi - lo)[:, None] * t[None, :]).astype(np.int64)
-    return np.clip(vis, 0.0, 1.0), np.clip(samples, 0, n - 1)
-
-
-def _median_votes(rgb, sy, sx):
-    patch = rgb[sy[:, :, None, None], sx[None, None, :, :]]  # (Ly, S, Lx, S, 3)
-    patch = patch.transpose(0, 2, 1, 3, 4).reshape(sy.shape[0], sx.shape[0], -1, 3)
-    return np.median(patch, axis=2).astype(np.float32)
-
-
-def vote_cells(rgb, origin_x, pitch_x, origin_y, pitch_y):
-    """Median colour of the inner samples of every lattice cell that touches the frame.
-
-    Returns (jy, jx, votes (Ly, Lx, 3) float32, visible (Ly, Lx)).
-    """
-    h, w = rgb.shape[:2]
-    jy, vy, sy = _axis_lattice(origin_y, pitch_y, h)
-    jx, vx, sx = _axis_lattice(origin_x, pitch_x, w)
-    return jy, jx, _median_votes(rgb, sy, sx), np.outer(vy, vx)
-
-
-def _anchor(rgb, bg, px, py, ox, oy, periodicity, layouts):
-    jy, jx, votes, vis = vote_cells(rgb, ox, px, oy, py)
+def _anchored_fit(rgb, bg, xs, ys, pitches, periodicity, found, degrees, layouts):
+    votes, vis = vote_cells(rgb, xs, ys)
     ly, lx = vis.shape
-    # a cell is observed when a fair part of it is in the frame; a sliver of a
-    # pixel or two may belong to its neighbour (the fitted pitch is not exact)
-    wy = _axis_visible(oy, py, rgb.shape[0], jy) * py >= max(MIN_SEEN_PX, MIN_SEEN_SHARE * py)
-    wx = _axis_visible(ox, px, rgb.shape[1], jx) * px >= max(MIN_SEEN_PX, MIN_SEEN_SHARE * px)
-    seen = np.outer(wy, wx).astype(np.float64)
-    content = (np.sqrt(((votes - bg) ** 2).sum(-1)) > CONTENT_DISTANCE).astype(np.float64) * seen
-    a0 = _anchor_rows(content, ly)
-    b0 = _anchor_cols(content, seen, a0, layouts)
+    a0, b0 = anchor(votes, bg, xs, ys, rgb.shape, layouts)
     rows, cols = np.arange(GRID) + a0, np.arange(GRID) + b0
     inside_r = (rows >= 0) & (rows < ly)
     inside_c = (cols >= 0) & (cols < lx)
@@ -463,85 +288,34 @@ def _anchor(rgb, bg, px, py, ox, oy, periodicity, layouts):
     ri, ci = rows[inside_r], cols[inside_c]
     cells[np.ix_(inside_r, inside_c)] = votes[np.ix_(ri, ci)]
     visible[np.ix_(inside_r, inside_c)] = vis[np.ix_(ri, ci)]
-    origin_x = ox + (jx[0] + b0) * px
-    origin_y = oy + (jy[0] + a0) * py
+    lattice = Lattice(xs=take_lines(xs, b0, GRID + 1), ys=take_lines(ys, a0, GRID + 1))
     coverage = float(visible.mean())
-    return _make_fit(cells, px, py, origin_x, origin_y, periodicity, coverage, visible, bg, "fitted", rgb.shape)
-
-
-def _axis_visible(origin, pitch, n, j):
-    start = origin + j * pitch
-    return np.clip((np.minimum(start + pitch, n) - np.maximum(start, 0)) / pitch, 0.0, 1.0)
-
-
-def _anchor_rows(content, ly):
-    """Lattice row of punk row 0: every punk's neck reaches its bottom row (23)."""
-    filled = np.nonzero(content.sum(1) >= MIN_ROW_CONTENT)[0]
-    if filled.size == 0:
-        return int(round((ly - GRID) / 2))
-    return int(filled[-1]) - (GRID - 1)
-
-
-def _anchor_cols(content, seen, a0, layouts):
-    """Lattice column of punk column 0: the best placement under either body template."""
-    ly, lx = content.shape
-    rows = np.arange(GRID) + a0
-    ok = (rows >= 0) & (rows < ly)
-    c1 = np.zeros((GRID, lx))
-    w = np.zeros((GRID, lx))
-    c1[ok] = content[rows[ok]]
-    w[ok] = seen[rows[ok]]
-    c0 = w - c1
-    best, best_ll = None, -np.inf
-    offsets = np.arange(-(GRID - 1), lx)
-    # every placement's 24x24 window: pad by 23 columns each side, slide
-    pad = ((0, 0), (GRID - 1, GRID - 1))
-    win1 = sliding_window_view(np.pad(c1, pad), GRID, axis=1)  # (24, n_offsets, 24)
-    win0 = sliding_window_view(np.pad(c0, pad), GRID, axis=1)
-    winw = sliding_window_view(np.pad(w, pad), GRID, axis=1)
-    for layout in layouts:
-        t = np.clip(layout, LAYOUT_FLOOR, 1 - LAYOUT_FLOOR)
-        gain_content = np.log(t) - np.log(LAYOUT_FLOOR)
-        gain_empty = np.log1p(-t) - np.log1p(-LAYOUT_FLOOR)
-        ll = (
-            np.einsum("roc,rc->o", win1, gain_content)
-            + np.einsum("roc,rc->o", win0, gain_empty)
-            # the frame usually shows the whole punk: hiding likely-content cells
-            # costs HIDDEN_COST * sum(layout * (1 - w))
-            - HIDDEN_COST * (layout.sum() - np.einsum("roc,rc->o", winw, layout))
-        )
-        # tie-break: the placement closest to centring the punk in the frame
-        ll = np.round(ll, 3) - 1e-6 * np.abs(offsets - (lx - GRID) / 2.0)
-        i = int(np.argmax(ll))
-        if ll[i] > best_ll:
-            best, best_ll = int(offsets[i]), ll[i]
-    return best
+    return _make_fit(cells, lattice, pitches, periodicity, coverage, visible, bg, "fitted", rgb.shape, degrees, found)
 
 
 def _frame_fit(rgb, bg, periodicity):
     h, w = rgb.shape[:2]
     px, py = w / GRID, h / GRID
     if min(h, w) >= MIN_FIT_SIDE and periodicity == 0.0:
-        ex, ey = (_above_floor(e) for e in edge_profiles(rgb))
-        periodicity = 0.5 * (_comb_capture(ex, px, 0.0) + _comb_capture(ey, py, 0.0))
-    j = np.arange(GRID)
-    vy, sy = _axis_samples(0.0, py, h, j)
-    vx, sx = _axis_samples(0.0, px, w, j)
-    votes, vis = _median_votes(rgb, sy, sx), np.outer(vy, vx).astype(np.float32)
-    return _make_fit(votes, px, py, 0.0, 0.0, float(periodicity), 1.0, vis, bg, "frame", rgb.shape)
+        ex, ey = (above_floor(e) for e in edge_profiles(rgb))
+        periodicity = 0.5 * (comb_capture(ex, px, 0.0) + comb_capture(ey, py, 0.0))
+    lattice = Lattice.regular(0.0, px, 0.0, py, GRID)
+    vy, sy = axis_samples(lattice.ys, h)
+    vx, sx = axis_samples(lattice.xs, w)
+    votes, vis = median_votes(rgb, sy, sx), np.outer(vy, vx).astype(np.float32)
+    return _make_fit(votes, lattice, (px, py), float(periodicity), 1.0, vis, bg, "frame", rgb.shape, 0.0, 0.0)
 
 
-def _make_fit(cells, px, py, ox, oy, periodicity, coverage, visible, bg, method, shape):
+def _make_fit(cells, lattice, pitches, periodicity, coverage, visible, bg, method, shape, degrees, found):
     cells = np.clip(np.asarray(cells, np.float32), 0.0, 1.0)
     periodicity = float(np.clip(np.nan_to_num(periodicity), 0.0, 1.0))
     coverage = float(np.clip(coverage, 0.0, 1.0))
     return GridFit(
         cells=np.rint(cells * 255).astype(np.uint8),
         cells_float=cells,
-        pitch_x=float(px),
-        pitch_y=float(py),
-        origin_x=float(ox),
-        origin_y=float(oy),
+        lattice=lattice,
+        pitch_x=float(pitches[0]),
+        pitch_y=float(pitches[1]),
         confidence=periodicity * coverage,
         periodicity=periodicity,
         coverage=coverage,
@@ -549,4 +323,6 @@ def _make_fit(cells, px, py, ox, oy, periodicity, coverage, visible, bg, method,
         background=tuple(int(v) for v in np.rint(np.clip(bg, 0, 1) * 255)),
         method=method,
         shape=(int(shape[0]), int(shape[1])),
+        rotation=float(degrees),
+        lines_found=float(np.clip(found, 0.0, 1.0)),
     )

@@ -18,6 +18,10 @@ Two measurements on the fitted grid, multiplied:
     step. It is rescaled so that a linear ramp across the whole cell (the
     window's share of the cell) scores 0.
 
+Both are judged against the fitted lattice, uneven cells and per-axis pitches
+included (and on the render turned back when the grid was turned), so a crisp
+punk drawn on uneven cells scores like one drawn on even cells.
+
 Golden punks upscaled by nearest neighbour score 1; Gaussian blur of 0.1
 cell brings the score to about 0.7, 0.25 cell to about 0.1; photographs
 score near 0. The score is monotone in blur because both parts are.
@@ -31,6 +35,8 @@ import numpy as np
 
 from evalkit.downsample.grid import GRID, GridFit
 from evalkit.image_arrays import as_rgb_float
+from evalkit.downsample.lattice import cell_index
+from evalkit.downsample.rotation import straight_coords
 from evalkit.score.rounding import rounded
 
 # Pixels (per side) sampled for the block model: about this many per axis.
@@ -68,28 +74,34 @@ def grid_sharpness(image, fit: GridFit) -> GridSharpness:
         and deterministic for any input (a uniform image scores 0: nothing
         about it shows a grid).
     """
-    rgb = as_rgb_float(image)
-    explained = block_model_r2(rgb, fit)
-    acuity = edge_acuity(rgb, fit)
+    # the block model follows the turn pixel by pixel (no resampling of the render);
+    # the edge windows are read on the render turned back
+    explained = block_model_r2(as_rgb_float(image), fit)
+    acuity = edge_acuity(fit.straighten(image), fit)
     return GridSharpness(score=float(acuity * explained), acuity=float(acuity), explained=float(explained))
 
 
 def block_model(rgb: np.ndarray, fit: GridFit, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """The fitted cells drawn as flat squares, at pixel rows ``ys`` and columns ``xs``.
+    """The fitted cells drawn as flat blocks on the fitted lattice, at pixel rows ``ys`` and columns ``xs``.
 
-    Pixels outside the 24x24 punk take the fitted backdrop colour.
-    Returns (len(ys), len(xs), 3) float32.
+    ``rgb`` is the render as given: for a turned grid every pixel centre is
+    turned back onto the lattice. Pixels outside the 24x24 punk take the
+    fitted backdrop colour. Returns (len(ys), len(xs), 3) float32.
     """
     h, w = rgb.shape[:2]
-    cy = fit.cell_of_pixels(0, h)[ys]
-    cx = fit.cell_of_pixels(1, w)[xs]
+    if fit.rotation:
+        v, u = straight_coords(rgb.shape, fit.rotation, ys, xs)
+        cy, cx = cell_index(fit.lattice.ys, v), cell_index(fit.lattice.xs, u)
+    else:
+        cy = fit.cell_of_pixels(0, h)[ys][:, None]
+        cx = fit.cell_of_pixels(1, w)[xs][None, :]
     bg = np.asarray(fit.background, np.float32) / 255.0
     padded = np.empty((GRID + 2, GRID + 2, 3), np.float32)
     padded[:] = bg
     padded[1:-1, 1:-1] = fit.cells_float
     iy = np.clip(cy + 1, 0, GRID + 1)
     ix = np.clip(cx + 1, 0, GRID + 1)
-    return padded[iy[:, None], ix[None, :]]
+    return padded[iy, ix]
 
 
 def sample_grid(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +112,10 @@ def sample_grid(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def block_model_r2(rgb: np.ndarray, fit: GridFit) -> float:
-    """Share of the colour variance explained by the block model, in [0, 1] (0 for a uniform image)."""
+    """Share of the colour variance explained by the block model, in [0, 1] (0 for a uniform image).
+
+    ``rgb`` is the render as given (not turned back).
+    """
     ys, xs = sample_grid(rgb)
     step = ys[1] - ys[0] if ys.size > 1 else 1
     sub = rgb[ys[0] :: step, xs[0] :: step] if xs.size > 1 and xs[1] - xs[0] == step else rgb[np.ix_(ys, xs)]
@@ -141,17 +156,17 @@ def _axis_steps(rgb, fit, axis, pairs=None):
     """
     img = rgb if axis == 1 else rgb.transpose(1, 0, 2)
     cells = fit.cells_float if axis == 1 else fit.cells_float.transpose(1, 0, 2)
-    if axis == 1:
-        o_line, p_line, o_cell, p_cell = fit.origin_x, fit.pitch_x, fit.origin_y, fit.pitch_y
-    else:
-        o_line, p_line, o_cell, p_cell = fit.origin_y, fit.pitch_y, fit.origin_x, fit.pitch_x
+    line_axis, cell_axis = (1, 0) if axis == 1 else (0, 1)
+    if axis == 0:
         pairs = None if pairs is None else pairs.T
+    lines_at, cell_lines = fit.lattice.lines(line_axis), fit.lattice.lines(cell_axis)
+    p_line, p_cell = fit.lattice.pitch(line_axis), fit.lattice.pitch(cell_axis)
     n_across, n_along = img.shape[1], img.shape[0]
     if p_line < 2.0 or p_cell < 1.0:
         return 0.0, 0.0, 0.0
     half = max(1.0, p_line / 8.0)
     k = np.arange(1, GRID)
-    lines = o_line + k * p_line
+    lines = lines_at[k]
     left = np.floor(lines - half - 0.5).astype(np.int64)
     right = np.ceil(lines + half - 0.5).astype(np.int64)
     ok = (left >= 0) & (right < n_across)
@@ -162,7 +177,8 @@ def _axis_steps(rgb, fit, axis, pairs=None):
     # sample positions along the line: the inner half of each cell row
     i = np.arange(GRID)
     t = (np.arange(LINE_SAMPLES) + 0.5) / LINE_SAMPLES
-    along = np.floor(o_cell + (i[:, None] + 0.25 + 0.5 * t[None, :]) * p_cell).astype(np.int64)
+    width = np.diff(cell_lines)
+    along = np.floor(cell_lines[:-1, None] + (0.25 + 0.5 * t[None, :]) * width[:, None]).astype(np.int64)
     good = (along >= 0) & (along < n_along)
     row_cell = np.repeat(i, LINE_SAMPLES)[good.ravel()]
     along = along[good]

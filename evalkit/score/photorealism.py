@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalkit.downsample.grid import GRID, GridFit
-from evalkit.image_arrays import as_rgb_float
 from evalkit.score.colour import colour_count, rgb_to_lab
 from evalkit.score.golden_reference import COUNT_TOLERANCE, GoldenReference
 from evalkit.score.grid_sharpness import edge_acuity
@@ -95,7 +94,7 @@ def photorealism(image, fit: GridFit, reference: GoldenReference, clip_signals: 
     Photorealism
         Finite and deterministic for any input.
     """
-    rgb = as_rgb_float(image)
+    rgb = fit.straighten(image)
     lab = rgb_to_lab(fit.cells_float)
     signals = {
         "texture": texture_signal(rgb, fit),
@@ -116,8 +115,10 @@ def photorealism(image, fit: GridFit, reference: GoldenReference, clip_signals: 
 def texture_signal(rgb: np.ndarray, fit: GridFit) -> float:
     """Structure inside cells (2x2 sub-block means of each cell's inner part) against structure between cells."""
     h, w = rgb.shape[:2]
-    ys = _sub_block_samples(fit.origin_y, fit.pitch_y, h)  # (24, 2, S)
-    xs = _sub_block_samples(fit.origin_x, fit.pitch_x, w)
+    narrowest = 0.6 * min(np.diff(fit.lattice.ys).min(), np.diff(fit.lattice.xs).min())
+    s = int(min(SUB_SAMPLES, max(1, np.floor(narrowest / 2))))  # one count for both axes
+    ys = _sub_block_samples(fit.lattice.ys, s)  # (24, 2, S)
+    xs = _sub_block_samples(fit.lattice.xs, s)
     if ys is None or xs is None:
         return 0.0
     rows_ok = ((ys >= 0) & (ys < h)).all(axis=(1, 2))
@@ -139,16 +140,15 @@ def texture_signal(rgb: np.ndarray, fit: GridFit) -> float:
     return float(1.0 - np.exp(-ratio / TEXTURE_SCALE))
 
 
-def _sub_block_samples(origin, pitch, n):
-    """Pixel indices (24, 2, S) sampling the two halves of each cell's inner 60%."""
-    inner = 0.6 * pitch
-    if inner / 2 < 1.0:
+def _sub_block_samples(lines, s):
+    """Pixel indices (24, 2, s) sampling the two halves of each (possibly uneven) cell's inner 60%."""
+    width = np.diff(lines)
+    inner = 0.6 * width
+    if inner.min() / 2 < 1.0:
         return None
-    s = int(min(SUB_SAMPLES, max(1, np.floor(inner / 2))))
-    i = np.arange(GRID)[:, None, None]
     half = np.arange(2)[None, :, None]
     t = (np.arange(s)[None, None, :] + 0.5) / s
-    pos = origin + (i + 0.2) * pitch + (half + t) * (inner / 2)
+    pos = lines[:-1, None, None] + 0.2 * width[:, None, None] + (half + t) * (inner[:, None, None] / 2)
     return np.floor(pos).astype(np.int64)
 
 

@@ -149,3 +149,51 @@ def photographic(cells: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     grain = np.asarray(Image.fromarray(rng.normal(0, 1, (48, 48)).astype(np.float32)).resize((size, size), Image.BILINEAR))
     x = x + 0.04 * grain[..., None] + 0.015 * rng.normal(0, 1, x.shape)
     return np.clip(x, 0, 1).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------
+# punks as a diffusion model draws them: uneven cells, per-axis pitch, bands, tilt
+
+
+def uneven_lines(pitch: float, unevenness: float, offset: float, seed: int) -> np.ndarray:
+    """25 grid-line positions (px) of one axis: cell widths ``pitch * (1 + u)``, ``u`` uniform in ``+-unevenness``."""
+    u = np.random.default_rng(seed).uniform(-unevenness, unevenness, 24)
+    return offset + np.concatenate([[0.0], np.cumsum(pitch * (1.0 + u))])
+
+
+def draw(cells: np.ndarray, xs: np.ndarray, ys: np.ndarray, width: int, height: int, degrees: float = 0.0,
+         bg=BACKGROUND) -> np.ndarray:
+    """Crisp render of ``cells`` on the lines ``xs`` / ``ys``, turned by ``degrees`` about the frame centre.
+
+    Every pixel shows the one cell its centre falls in (no anti-aliasing), so the
+    render is as crisp as pixel art gets; outside the punk is backdrop.
+    Returns (height, width, 3) uint8.
+    """
+    t = np.deg2rad(degrees)
+    cx, cy = width / 2.0, height / 2.0
+    yy, xx = np.meshgrid(np.arange(height) + 0.5 - cy, np.arange(width) + 0.5 - cx, indexing="ij")
+    u = np.cos(t) * xx + np.sin(t) * yy + cx  # punk-space coordinates of each pixel centre
+    v = -np.sin(t) * xx + np.cos(t) * yy + cy
+    col = np.searchsorted(xs, u, side="right") - 1
+    row = np.searchsorted(ys, v, side="right") - 1
+    inside = (col >= 0) & (col < 24) & (row >= 0) & (row < 24)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = bg
+    out[inside] = cells[row[inside], col[inside]]
+    return out
+
+
+def drawn_like_a_model(cells: np.ndarray, pitch_x: float, pitch_y: float, unevenness: float, degrees: float,
+                       fx: float, fy: float, seed: int, side: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A crisp punk as SD draws it into a ``side`` px frame (wider or taller when the punk does not fit).
+
+    Per-axis pitches; uneven cells; the punk placed at ``fx``, ``fy`` of the free
+    space, so a short punk sits in a band with backdrop above and below; tilted
+    by ``degrees``. Returns (render, xs, ys) with the 25 line positions per axis.
+    """
+    xs = uneven_lines(pitch_x, unevenness, 0.0, seed)
+    ys = uneven_lines(pitch_y, unevenness, 0.0, seed + 1)
+    width, height = max(side, int(np.ceil(xs[-1])) + 8), max(side, int(np.ceil(ys[-1])) + 8)
+    xs = xs + fx * (width - xs[-1])
+    ys = ys + fy * (height - ys[-1])
+    return draw(cells, xs, ys, width, height, degrees), xs, ys
