@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from score_synth import drawn_like_a_model, upscale
 
-from evalkit.downsample.image import as_rgb_float
+from evalkit.image_arrays import as_rgb_float
 from evalkit.downsample.lattice import Lattice, take_lines
 from evalkit.downsample.pitch import fit_pitch, own_pitches
 from evalkit.downsample.profiles import above_floor, comb_capture, edge_profiles, line_capture, strip_profiles
