@@ -89,3 +89,25 @@ def test_toy_training_of_the_xl_base_and_runs(tmp_path):
     for name in only.split(","):
         info = inspect_checkpoint(tmp_path / RUNS[name][8] / f"{name}.safetensors")
         assert info.family == RUNS[name][1] and info.metadata["ss_max_token_length"] == "225"
+
+
+def test_a_225_token_run_is_rendered_with_every_hex_code_reaching_the_encoder(tmp_path):
+    """The planned run (v2 captions, trained at 225 tokens) says so in its metadata; evalkit renders it
+    that way with no flag, and scores palette over the codes the encoder saw: all of them."""
+    from dataclasses import replace
+
+    from evalkit.golden.prompts import load_prompts
+    from evalkit.render.run import render_checkpoint
+
+    v2 = [p for p in load_prompts(ROOT / "golden" / "prompts.toml") if p.caption_style == "v2"]
+    longest = max(v2, key=lambda p: len(p.text))
+    prompt = replace(longest, seeds=longest.seeds[:1])
+    job, _ = render_checkpoint(run_file("SD15_newcaps_dim32_Nov11"), [prompt], tmp_path, device="cpu",
+                               progress=False, steps=2)
+    assert job.config.max_token_length == 225
+    seen = job.renders[0].meta["hex_codes_seen"]
+    assert len(prompt.hex_codes) > 3 and seen == prompt.hex_codes
+    # Rendered at 77 (as before), the same prompt loses most of its codes.
+    job77, _ = render_checkpoint(run_file("SD15_newcaps_dim32_Nov11"), [prompt], tmp_path, device="cpu",
+                                 progress=False, steps=2, max_token_length=75)
+    assert len(job77.renders[0].meta["hex_codes_seen"]) < len(prompt.hex_codes)
