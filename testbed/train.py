@@ -185,15 +185,28 @@ def train_base(punks, caps, vae, tokenizer, out: Path, device, steps, batch, sec
     te = CLIPTextModel(CLIPTextConfig(**configs.TEXT_ENCODER)).to(device)
     sched = DDPMScheduler.from_config(configs.SCHEDULER)
     sched.alphas_cumprod = sched.alphas_cumprod.to(device)
-    params = list(unet.parameters()) + list(te.parameters())
+    (ema_unet, ema_te), step, loss, seconds_used = fit_with_ema(
+        [unet, te], lambda idx: diffusion_step(unet, te, sched, latents[idx], caption_batch(caps, ids, idx, 0.1), device),
+        len(latents), steps, batch, seconds, "base")
+    save_pipeline(out, ema_unet, ema_te, vae, tokenizer)
+    log["base"] = dict(steps=step, batch=batch, seconds=round(seconds_used, 1), final_loss=round(loss, 5),
+                       n_images=len(punks), caption_versions=sorted(caps))
+    print("base", log["base"], flush=True)
+
+
+def fit_with_ema(modules, step_loss, n: int, steps: int, batch: int, seconds: float, label: str):
+    """The bases' recipe: AdamW with warm-up, clipped gradients, an EMA copy of every module.
+
+    `step_loss(indices)` is one batch's loss. Returns (EMA modules, steps, last loss, seconds).
+    """
+    params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=4e-4, weight_decay=1e-2)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 500))
-    ema_unet, ema_te = copy.deepcopy(unet).eval(), copy.deepcopy(te).eval()
-    ema_params = list(ema_unet.parameters()) + list(ema_te.parameters())
+    ema = [copy.deepcopy(m).eval() for m in modules]
+    ema_params = [p for m in ema for p in m.parameters()]
     budget, step = Budget(steps, seconds), 0
     while not budget.done(step):
-        idx = np.random.randint(0, len(latents), batch)
-        loss = diffusion_step(unet, te, sched, latents[idx], caption_batch(caps, ids, idx, 0.1), device)
+        loss = step_loss(np.random.randint(0, n, batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -204,11 +217,8 @@ def train_base(punks, caps, vae, tokenizer, out: Path, device, steps, batch, sec
         with torch.no_grad():
             torch._foreach_lerp_(ema_params, params, 1 - decay)
         if step % 1000 == 0:
-            print(f"base step {step} loss {loss.item():.4f} ({budget.elapsed:.0f}s)", flush=True)
-    save_pipeline(out, ema_unet, ema_te, vae, tokenizer)
-    log["base"] = dict(steps=step, batch=batch, seconds=round(budget.elapsed, 1), final_loss=round(loss.item(), 5),
-                       n_images=len(punks), caption_versions=sorted(caps))
-    print("base", log["base"], flush=True)
+            print(f"{label} step {step} loss {loss.item():.4f} ({budget.elapsed:.0f}s)", flush=True)
+    return ema, step, loss.item(), budget.elapsed
 
 
 def save_pipeline(out: Path, unet, te, vae, tokenizer) -> None:

@@ -10,11 +10,9 @@ encoders' penultimate hidden states, SDXL's block layout.
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from testbed import configs
@@ -41,7 +39,7 @@ def train_xl_base(punks, caps, vae, tokenizer_dir: Path, out: Path, device, step
                   render_defaults: Path | None = None) -> None:
     from diffusers import DDPMScheduler
 
-    from testbed.train import Budget, caption_batch, denoise_loss, encode
+    from testbed.train import caption_batch, denoise_loss, encode, fit_with_ema
 
     pipe = build_xl_pipeline(vae, tokenizer_dir).to(device)
     latents = encode(vae, punks, device, vae.config.scaling_factor)
@@ -49,32 +47,15 @@ def train_xl_base(punks, caps, vae, tokenizer_dir: Path, out: Path, device, step
     ids = {v: text.tokenize(c).to(device) for v, c in caps.items()}
     ids["__empty__"] = text.tokenize([""]).to(device)
     vae.requires_grad_(False)
-    trained = [pipe.unet, pipe.text_encoder, pipe.text_encoder_2]
-    params = [p for m in trained for p in m.parameters()]
-    opt = torch.optim.AdamW(params, lr=4e-4, weight_decay=1e-2)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 500))
-    ema = [copy.deepcopy(m).eval() for m in trained]
-    ema_params = [p for m in ema for p in m.parameters()]
     sched = DDPMScheduler.from_config(configs.SCHEDULER)
     sched.alphas_cumprod = sched.alphas_cumprod.to(device)
-    budget, step = Budget(steps, seconds), 0
-    while not budget.done(step):
-        idx = np.random.randint(0, len(latents), batch)
-        loss = denoise_loss(pipe.unet, text, sched, latents[idx], caption_batch(caps, ids, idx, 0.1), device)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        lr_sched.step()
-        step += 1
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_params, params, 1 - decay)
-        if step % 1000 == 0:
-            print(f"xl base step {step} loss {loss.item():.4f} ({budget.elapsed:.0f}s)", flush=True)
+    ema, step, loss, seconds_used = fit_with_ema(
+        [pipe.unet, pipe.text_encoder, pipe.text_encoder_2],
+        lambda idx: denoise_loss(pipe.unet, text, sched, latents[idx], caption_batch(caps, ids, idx, 0.1), device),
+        len(latents), steps, batch, seconds, "xl base")
     pipe.unet, pipe.text_encoder, pipe.text_encoder_2 = ema
     save_xl_pipeline(pipe, out, render_defaults)
-    log["xl_base"] = dict(steps=step, batch=batch, seconds=round(budget.elapsed, 1), final_loss=round(loss.item(), 5),
+    log["xl_base"] = dict(steps=step, batch=batch, seconds=round(seconds_used, 1), final_loss=round(loss, 5),
                           n_images=len(punks), caption_versions=sorted(caps))
     print("xl_base", log["xl_base"], flush=True)
 
