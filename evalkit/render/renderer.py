@@ -30,8 +30,6 @@ def set_sampler(pipe, sampler: str) -> None:
     import diffusers
 
     name, extra = SCHEDULERS[sampler]
-    if getattr(pipe, "scheduler", None) is None:  # --score-only's stand-in: its __call__ names what is missing
-        return
     pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **extra)
 
 

@@ -151,7 +151,6 @@ class _NoPipeline:
 
     def __init__(self, checkpoint):
         self.checkpoint = checkpoint
-        self.scheduler = None
 
     def refuse_renders(self, missing: list[tuple[str, int]], total: int):
         from evalkit.errors import EvalkitError
@@ -160,6 +159,3 @@ class _NoPipeline:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise EvalkitError(self.checkpoint, f"--score-only but {len(missing)} of {total} renders are not in the cache "
                                             f"({shown}{more}); render them first (`evalkit render`) or run without it")
-
-    def __call__(self, **kwargs):
-        self.refuse_renders([], 0)
