@@ -64,13 +64,17 @@ class Baseline:
     checkpoint: str
     scores: dict[tuple[str, int], dict[str, float]]  # (prompt id, seed) -> metric -> value
 
+    def has(self, metric: str) -> bool:
+        """False for a metric added after this baseline was recorded (it has nothing to compare)."""
+        return any(metric in v for v in self.scores.values())
+
 
 def document(checkpoint: str, sha256: str | None, prompts_path: Path, prompts_sha256: str,
              render_config_key: str | None, base_model: str | None, rows) -> dict:
     """The baseline file's content. ``rows``: (prompt id, seed, {metric: value}). No timestamps:
     re-recording the same scores leaves the committed file unchanged."""
-    images = [{"prompt_id": p, "seed": s, **{m: scores[m] for m in METRICS}} for p, s, scores in rows]
-    means = {m: sum(im[m] for im in images) / len(images) for m in METRICS} if images else {}
+    images = [{"prompt_id": p, "seed": s, **{m: scores[m] for m in METRICS if m in scores}} for p, s, scores in rows]
+    means = {m: sum(im[m] for im in images) / len(images) for m in METRICS if images and all(m in im for im in images)}
     return rounded({
         "schema_version": SCHEMA_VERSION, "checkpoint": checkpoint, "checkpoint_sha256": sha256,
         "prompts": Path(prompts_path).name, "prompts_sha256": prompts_sha256,
@@ -87,7 +91,9 @@ def read(path: Path) -> Baseline:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-        scores = {(str(im["prompt_id"]), int(im["seed"])): {m: float(im[m]) for m in METRICS} for im in data["images"]}
+        # A metric added since the file was recorded is simply absent (Baseline.has).
+        scores = {(str(im["prompt_id"]), int(im["seed"])): {m: float(im[m]) for m in METRICS if m in im}
+                  for im in data["images"]}
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise EvalkitError(path, f"is not a readable evalkit baseline ({type(exc).__name__}: {exc})") from None
     if not scores:
@@ -123,7 +129,7 @@ class Comparison:
 def compare(baseline: Baseline, obtained, metric: str, tolerance: float, show: int = 3) -> Comparison:
     """``obtained``: (prompt id, seed, {metric: value}, render path) for this run's renders."""
     pairs = [(p, s, baseline.scores[(p, s)][metric], scores[metric], path)
-             for p, s, scores, path in obtained if (p, s) in baseline.scores]
+             for p, s, scores, path in obtained if metric in baseline.scores.get((p, s), {})]
     if not pairs:
         raise EvalkitError(baseline.path, "shares no (prompt, seed) render with this run's prompt suite")
     deltas = [o - b for _, _, b, o, _ in pairs]

@@ -1,11 +1,14 @@
 """The 0-10 punk quality score and the leaderboard printed after a run.
 
-    quality = 10 x grid^0.4 x palette^0.4 x (1 - photorealism)^0.2
+    quality = 10 x grid^0.3 x palette^0.3 x (1 - photorealism)^0.2 x adherence^0.2
 
-over the suite means, each factor clipped to [0, 1]. A weighted geometric
-mean: a checkpoint cannot buy back a ruined palette with a crisp grid (the
-wrong-colours LoRA keeps a perfect grid and still lands mid-table), and the
-golden punks themselves score 10.
+over the suite means, each factor clipped to [0, 1], the weights those of
+the registry rows (`evalkit.score.metrics`, summing to 1). A weighted
+geometric mean: a checkpoint cannot buy back a ruined palette with a crisp
+grid (the wrong-colours LoRA keeps a perfect grid and still lands
+mid-table), nor ignore its prompts by drawing clean punks (the over-fitted
+LoRA), and the golden punks themselves score 10. A record made before a
+metric existed has no mean for it: its quality is None, never a guess.
 """
 
 from __future__ import annotations

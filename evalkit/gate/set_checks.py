@@ -1,4 +1,4 @@
-"""Set-level verdicts: are the renders, as a set, punks like the golden ones, and not copies of them?
+"""Set-level verdicts: are the renders, as a set, punks like the golden ones, varied, and not copies of them?
 
 * ``mmd``: the unbiased MMD^2 between render and golden features
   (`evalkit.score.set_level.mmd_test`) is used as an effect size, never its
@@ -9,6 +9,12 @@
 * ``memorisation``: the share of renders that copy a golden punk (>= 99% of
   cells within 5 dE) may exceed the rate at which golden punks already
   "copy" each other by at most the configured excess.
+* ``diversity``: the renders' Vendi score over the golden punks' own at the
+  same count must reach the floor (a LoRA drawing the same few punks whatever
+  it is asked falls far below).
+* ``collapse``: near copies that memorisation's 99%-cell rule misses: the share
+  of renders whose nearest golden punk is also the nearest of another prompt's
+  render must stay under the ceiling.
 """
 
 from __future__ import annotations
@@ -43,8 +49,37 @@ def memorisation_verdict(set_scores, excess: float, worst: list[str] = ()) -> Ve
         f"+ {excess:.3f}){copies}"))
 
 
+def diversity_verdict(set_scores, floor: float) -> Verdict:
+    d = set_scores.diversity
+    props = [("vendi", None if d is None else round(d.vendi, 4)),
+             ("golden_vendi", None if d is None else round(d.golden_vendi, 4)), ("diversity_floor", floor)]
+    if d is None:
+        return Verdict("set", "diversity", True, float("nan"), threshold=floor, properties=props,
+                       message="no renders: no diversity to judge")
+    passed = d.relative >= floor
+    return Verdict("set", "diversity", passed, d.relative, threshold=floor, baseline=d.golden_vendi, properties=props,
+                   message=(f"diversity: {d.n} renders hold {d.vendi:.2f} distinct punks (Vendi), "
+                            f"{d.relative:.2f} of the golden punks' {d.golden_vendi:.2f} at the same count, "
+                            f"{'>=' if passed else '<'} {floor:.2f}"))
+
+
+def collapse_verdict(set_scores, ceiling: float) -> Verdict:
+    c = set_scores.collapse
+    props = [("collapse_share", None if c is None else round(c.share, 4)), ("collapse_ceiling", ceiling)]
+    if c is None:
+        return Verdict("set", "collapse", True, float("nan"), threshold=ceiling, properties=props,
+                       message="no prompt ids: no collapse to judge")
+    passed = c.share <= ceiling
+    top = ", ".join(f"golden {g} ({n} prompts)" for g, n in c.top)
+    return Verdict("set", "collapse", passed, c.share, threshold=ceiling, properties=props, message=(
+        f"collapse: {c.share:.0%} of renders share their nearest golden punk with another prompt's render "
+        f"{'<=' if passed else '>'} {ceiling:.0%} ({c.distinct} distinct nearest punks; most shared: {top})"))
+
+
 # SetMetric name -> judge(set_scores, limit, copies): copies are "<render> ~ golden <id>" lines, worst first.
 JUDGES = {
     "mmd": lambda set_scores, limit, copies: mmd_verdict(set_scores, limit),
     "memorisation": memorisation_verdict,
+    "diversity": lambda set_scores, limit, copies: diversity_verdict(set_scores, limit),
+    "collapse": lambda set_scores, limit, copies: collapse_verdict(set_scores, limit),
 }

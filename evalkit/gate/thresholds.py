@@ -51,7 +51,7 @@ from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS
 
 GOLDEN_SAMPLE = 64  # golden punks scored for the distribution (evenly spaced; ~3 s, then cached)
 GOLDEN_SIZE = 192  # px; golden upscales score the same at any integer scale
-DERIVATION_VERSION = 1  # bump when the scores or this derivation change: invalidates the cache
+DERIVATION_VERSION = 2  # bump when the scores or this derivation change: invalidates the cache
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,20 @@ def derive_defaults(golden: dict[str, dict[str, float]]) -> Thresholds:
     )
 
 
-def golden_distribution(reference, cache_dir: Path | None = None) -> dict[str, dict[str, float]]:
+def golden_distribution(reference, cache_dir: Path | None = None,
+                        requested: dict[str, frozenset] | None = None) -> dict[str, dict[str, float]]:
     """Percentiles (q05, q50, q95) of each metric over golden punks scored as renders.
 
-    Cached under ``cache_dir`` by the golden cells' hash, so only the first
-    run with a golden set pays the ~3 s.
+    ``requested``: golden id -> the labels its own prompt asks for
+    (`prompt_adherence.golden_requests`), so adherence is the golden punks'
+    against their own captions; a punk not in it asks for nothing.
+    Cached under ``cache_dir`` by the golden cells' and requests' hash, so only
+    the first run with a golden set pays the ~3 s.
     """
-    digest = hashlib.sha256(reference.cells.tobytes()).hexdigest()[:16]
+    requested = requested or {}
+    h = hashlib.sha256(reference.cells.tobytes())
+    h.update(json.dumps({k: sorted(v) for k, v in sorted(requested.items())}).encode())
+    digest = h.hexdigest()[:16]
     cached = Path(cache_dir) / f"golden-distribution-v{DERIVATION_VERSION}-{digest}.json" if cache_dir else None
     if cached and cached.is_file():
         try:
@@ -119,7 +126,8 @@ def golden_distribution(reference, cache_dir: Path | None = None) -> dict[str, d
     n = len(reference)
     pick = np.unique(np.linspace(0, n - 1, min(n, GOLDEN_SAMPLE)).round().astype(int))
     idx = np.minimum((np.arange(GOLDEN_SIZE) * 24) // GOLDEN_SIZE, 23)
-    scores = [score_image(reference.cells[i][idx][:, idx], reference) for i in pick]
+    scores = [score_image(reference.cells[i][idx][:, idx], reference,
+                          requested=requested.get(reference.ids[i], frozenset())) for i in pick]
     out = {}
     for m in METRICS:
         v = np.array([s.value(m) for s in scores])

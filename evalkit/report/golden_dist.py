@@ -34,10 +34,14 @@ def golden_distribution(golden, reports_dir: Path, *, reference=None, size: int 
             return {m: [float(v) for v in cached[m]] for m in METRICS}
     except (OSError, ValueError, AttributeError):
         pass  # missing or damaged cache: recompute
+    from evalkit.golden.labels import load_labels
     from evalkit.score.golden_reference import build_reference
+    from evalkit.score.prompt_adherence import golden_requests
     from evalkit.score.score_image import golden_scores
 
-    scores = golden_scores(reference if reference is not None else build_reference(golden), size=size, limit=limit)
+    requested = golden_requests(golden.ids, golden.captions.values(), load_labels(golden.root))
+    scores = golden_scores(reference if reference is not None else build_reference(golden), size=size, limit=limit,
+                           requested=requested)
     out = {m: [round(float(s.value(m)), 4) for s in scores] for m in METRICS}
     atomic_write_text(path, json.dumps(out))
     return out

@@ -52,8 +52,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from evalkit.golden.labels import load_labels
     from evalkit.golden.load import load_golden
     from evalkit.score.golden_reference import build_reference
+    from evalkit.score.prompt_adherence import requested_for
     from evalkit.image_io import image_files
     from evalkit.score.score_image import score_file
     from evalkit.score.set_level import set_scores
@@ -69,7 +71,9 @@ def run(args) -> int:
         clip = load_clip(args.clip_model, args.clip_weights)
     elif args.clip_weights:
         raise EvalkitError("--clip-weights", "given without --clip-model NAME")
-    reference = build_reference(load_golden(args.golden), clip=clip)
+    golden = load_golden(args.golden)
+    reference = build_reference(golden, clip=clip)
+    labels = load_labels(golden.root)
     save_dir = Path(args.save_24) if args.save_24 else None
     if save_dir is not None:
         if save_dir.exists() and not save_dir.is_dir():
@@ -80,7 +84,9 @@ def run(args) -> int:
     saved: set[str] = set()
     for path in files:
         prompt = match_prompt(path.stem, prompts)
-        scores = score_file(path, reference, hex_codes=prompt.hex_codes if prompt else (), clip=clip)
+        scores = score_file(path, reference, hex_codes=prompt.hex_codes if prompt else (), clip=clip,
+                            prompt=prompt.text if prompt else "",
+                            requested=requested_for(prompt.text, prompt.golden, labels) if prompt else frozenset())
         out_24 = None
         if save_dir is not None:
             out_24 = _unique_name(save_dir, path.stem, saved)

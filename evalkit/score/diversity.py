@@ -5,9 +5,13 @@
     the Gaussian kernel on the model-free cell features of
     `golden_reference.image_features`, golden bandwidth): the effective number
     of distinct punks in a set, 1 for n copies of one punk, n for n punks
-    unlike each other. ``relative`` divides it by the golden set's own Vendi
-    score at the same set size (mean over `GOLDEN_DRAWS` fixed-seed draws), so
-    about 1 is "as varied as the real punks" whatever the suite's size.
+    unlike each other. ``relative`` divides it by the Vendi score of golden
+    punks drawn for the same suite: for each render one golden punk its prompt
+    lists (``golden_groups``; any golden punk for a prompt that lists none),
+    mean over `GOLDEN_DRAWS` fixed-seed draws. So about 1 is "as varied as the
+    real punks this suite asks for", whatever its size and however many
+    prompts it has: a suite of two prompts is compared with golden punks of
+    those two prompts, not with the whole varied golden set.
 
 ``nearest_collapse``
     Memorisation that sees near copies: the share of renders whose nearest
@@ -70,19 +74,37 @@ def cell_features(cells_list, reference: GoldenReference) -> np.ndarray:
     return image_features(rgb_to_lab(np.stack([np.asarray(c) for c in cells_list])), reference.palette_lab)
 
 
-def golden_vendi(reference: GoldenReference, n: int, seed: int = 0) -> float:
-    """The golden punks' own Vendi score at set size ``n`` (capped at the golden count)."""
+def golden_vendi(reference: GoldenReference, n: int, seed: int = 0, golden_groups=None) -> float:
+    """The Vendi score of ``n`` golden punks drawn as the suite asks (mean over `GOLDEN_DRAWS` draws).
+
+    ``golden_groups[i]``: the golden ids render i's prompt lists; one of them is
+    drawn per render (ids the reference lacks are ignored; an empty group draws
+    from every golden punk). None: ``n`` distinct punks from the whole set.
+    """
     rng = np.random.default_rng(seed)
-    m = min(n, len(reference.features))
-    draws = [rng.choice(len(reference.features), m, replace=False) for _ in range(GOLDEN_DRAWS)]
+    everyone = np.arange(len(reference.features))
+    if golden_groups is None:
+        m = min(n, len(everyone))
+        draws = [rng.choice(everyone, m, replace=False) for _ in range(GOLDEN_DRAWS)]
+    else:
+        where = {g: i for i, g in enumerate(reference.ids)}
+        pools = [np.array([where[g] for g in group if g in where]) for group in golden_groups]
+        pools = [p if len(p) else everyone for p in pools]
+        draws = [np.array([rng.choice(p) for p in pools]) for _ in range(GOLDEN_DRAWS)]
     return float(np.mean([vendi_score(reference.features[d], reference.bandwidth) for d in draws]))
 
 
-def diversity(cells_list, reference: GoldenReference) -> Diversity:
-    """How many distinct punks a set of recovered renders holds, against the golden punks' own."""
+def diversity(cells_list, reference: GoldenReference, golden_groups=None) -> Diversity:
+    """How many distinct punks a set of recovered renders holds, against golden punks drawn for the same suite.
+
+    ``cells_list``: (24, 24, 3) uint8 renders; ``golden_groups``: per render,
+    the golden ids its prompt lists (see `golden_vendi`).
+    """
     cells_list = list(cells_list)
+    if golden_groups is not None and len(golden_groups) != len(cells_list):
+        raise ValueError("one golden group per render")
     v = vendi_score(cell_features(cells_list, reference), reference.bandwidth)
-    g = golden_vendi(reference, len(cells_list))
+    g = golden_vendi(reference, len(cells_list), golden_groups=golden_groups)
     return Diversity(vendi=v, golden_vendi=g, relative=v / g, n=len(cells_list))
 
 

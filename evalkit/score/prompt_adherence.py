@@ -25,12 +25,14 @@ Pure functions, no I/O; cells (24, 24, 3) uint8.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from evalkit.golden.captions import PUNK_TYPES, attribute_words
-from evalkit.score.punk_attributes import ACCESSORIES, LABELS, attribute_probabilities
+from evalkit.score.punk_attributes import ACCESSORIES, LABELS, PRESENT, attribute_probabilities, punk_type_of
+from evalkit.score.rounding import rounded
 
 TYPE_WEIGHT = 0.5  # the type's share when accessories are asked for too (all of it when not)
 
@@ -75,6 +77,21 @@ def requested_for(text: str, golden_ids, labels: dict[str, frozenset[str]]) -> f
     return from_golden if from_golden else requested_from_text(text)
 
 
+def golden_requests(ids, captions, labels: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """What each golden punk's own prompt asks for: its labels where known, else its caption read as text.
+
+    ``captions``: caption lists of the golden set (``GoldenSet.captions.values()``), aligned with ``ids``;
+    the first non-empty caption of a punk is read. The golden punks scored against these give the
+    adherence distribution the gate's thresholds move from.
+    """
+    captions = [list(c) for c in captions]
+    out = {}
+    for i, pid in enumerate(ids):
+        text = next((c[i] for c in captions if i < len(c) and c[i]), "")
+        out[pid] = labels.get(pid) or requested_from_text(text)
+    return out
+
+
 def adherence_from_probabilities(probs: np.ndarray, requested) -> float:
     """`prompt_adherence` from `attribute_probabilities` (92,) of one render.
 
@@ -100,3 +117,27 @@ def adherence_from_probabilities(probs: np.ndarray, requested) -> float:
 def prompt_adherence(cells: np.ndarray, requested) -> float:
     """How far one render's cells (24, 24, 3) uint8 show the ``requested`` labels; in [0, 1]."""
     return adherence_from_probabilities(attribute_probabilities(cells), requested)
+
+
+@dataclass(frozen=True)
+class PromptAdherence:
+    """One render's adherence (the registry row's part): the score and what it was made of."""
+
+    score: float  # in [0, 1], higher is better
+    requested: tuple[str, ...]  # the labels the prompt asks for, sorted
+    seen_type: str  # the type the classifier reads
+    missing: tuple[str, ...]  # requested labels it does not see (type other than seen, accessory below PRESENT)
+
+    def to_dict(self) -> dict:
+        return rounded(self)
+
+
+def adherence(cells: np.ndarray, requested) -> PromptAdherence:
+    """`prompt_adherence` of cells (24, 24, 3) uint8 with the labels it missed, for the record and report."""
+    probs = attribute_probabilities(cells)
+    index = {k: i for i, k in enumerate(LABELS)}
+    seen_type = punk_type_of(probs)
+    missing = tuple(sorted(r for r in requested
+                           if (r != seen_type if r in PUNK_TYPES else probs[index[r]] < PRESENT)))
+    return PromptAdherence(score=adherence_from_probabilities(probs, requested), requested=tuple(sorted(requested)),
+                           seen_type=seen_type, missing=missing)

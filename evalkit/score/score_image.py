@@ -89,7 +89,8 @@ class ImageScores:
         }
 
 
-def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "") -> ImageScores:
+def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "",
+                requested=None) -> ImageScores:
     """Recover the 24x24 grid of one render and score it.
 
     Parameters
@@ -103,6 +104,9 @@ def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None, p
         Colours the render's prompt names (``Prompt.hex_codes``).
     prompt : str
         The render's prompt text, for metrics that read it.
+    requested : set of str, optional
+        The punk labels the prompt asks for (`prompt_adherence.requested_for`);
+        None reads them from ``prompt``.
     clip : evalkit.score.clip_signal.ClipModel, optional
         Adds the CLIP photorealism signals. None: model-free only.
 
@@ -114,25 +118,26 @@ def score_image(image, reference: GoldenReference, *, hex_codes=(), clip=None, p
     rgb = as_rgb_float(image)
     height, width = rgb.shape[:2]
     rgb, scale = reduce_large(rgb)
-    return _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt)
+    return _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt, requested)
 
 
-def score_file(path, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "") -> ImageScores:
+def score_file(path, reference: GoldenReference, *, hex_codes=(), clip=None, prompt: str = "",
+               requested=None) -> ImageScores:
     """`score_image` on a file; unusable files raise a one-line `EvalkitError` naming it."""
     arr, factor = read_image(Path(path))
     rgb = as_rgb_float(arr)
     h, w = rgb.shape[:2]
     rgb, scale = reduce_large(rgb)
-    return _score_rgb(rgb, reference, hex_codes, clip, w * factor, h * factor, scale * factor, prompt)
+    return _score_rgb(rgb, reference, hex_codes, clip, w * factor, h * factor, scale * factor, prompt, requested)
 
 
-def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt="") -> ImageScores:
+def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt="", requested=None) -> ImageScores:
     fit = recover_grid(rgb)
     embedding = clip_signals = None
     if clip is not None:
         embedding = clip.embed_images([rgb])[0]
         clip_signals = clip.signals_from_embedding(embedding, reference.clip_features)
-    inputs = ImageInputs(rgb, fit, reference, tuple(hex_codes), prompt, clip_signals)
+    inputs = ImageInputs(rgb, fit, reference, tuple(hex_codes), prompt, clip_signals, requested)
     return ImageScores(
         fit=fit,
         parts={m.name: m.compute(inputs) for m in IMAGE_METRICS},
@@ -143,15 +148,16 @@ def _score_rgb(rgb, reference, hex_codes, clip, width, height, scale, prompt="")
     )
 
 
-def golden_scores(reference: GoldenReference, size: int = 512, limit: int | None = None) -> list[ImageScores]:
+def golden_scores(reference: GoldenReference, size: int = 512, limit: int | None = None,
+                  requested: dict | None = None) -> list[ImageScores]:
     """Scores of the golden punks themselves, nearest-neighbour upscaled to ``size`` px.
 
-    The ceiling a render can reach (about 1, 1, 0); a gate deriving
-    thresholds from the golden distribution starts here.
+    The ceiling a render can reach (about 1, 1, 0, 1); a gate deriving
+    thresholds from the golden distribution starts here. ``requested``: golden
+    id -> what its own prompt asks for (`prompt_adherence.golden_requests`).
     """
     cells = reference.cells if limit is None else reference.cells[:limit]
-    out = []
-    for punk in cells:
-        idx = np.minimum((np.arange(size) * 24) // size, 23)
-        out.append(score_image(punk[idx][:, idx], reference))
-    return out
+    requested = requested or {}
+    idx = np.minimum((np.arange(size) * 24) // size, 23)
+    return [score_image(punk[idx][:, idx], reference, requested=requested.get(pid, frozenset()))
+            for pid, punk in zip(reference.ids, cells)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalkit.score.colour import rgb_to_lab
+from evalkit.score.diversity import Diversity, NearestCollapse, diversity, nearest_collapse
 from evalkit.score.golden_reference import MATCH_TOLERANCE, GoldenReference, squared_distances
 from evalkit.score.rounding import rounded
 
@@ -81,9 +82,13 @@ class Memorisation:
 class SetScores:
     mmd: MMDResult | None
     memorisation: Memorisation
+    diversity: Diversity | None = None  # None for an empty set
+    collapse: NearestCollapse | None = None  # None without the renders' prompt ids
 
     def to_dict(self) -> dict:
-        return {"mmd": None if self.mmd is None else self.mmd.to_dict(), "memorisation": self.memorisation.to_dict()}
+        return {name: None if part is None else part.to_dict()
+                for name, part in (("mmd", self.mmd), ("memorisation", self.memorisation),
+                                   ("diversity", self.diversity), ("collapse", self.collapse))}
 
 
 def rbf_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -205,10 +210,14 @@ def set_scores(
     permutations: int = PERMUTATIONS,
     copy_share: float = COPY_SHARE,
     seed: int = 0,
+    prompt_ids=None,
+    golden_groups=None,
 ) -> SetScores:
-    """MMD against the golden set and memorisation for a list of recovered (24, 24, 3) punks.
+    """MMD against the golden set, memorisation and diversity for a list of recovered (24, 24, 3) punks.
 
-    With ``clip_features`` (renders' CLIP embeddings, the reference holding
+    ``prompt_ids`` (one per render) adds the near-copy collapse
+    (`diversity.nearest_collapse`); ``golden_groups`` (per render, the golden
+    ids its prompt lists) is what diversity is measured against. With ``clip_features`` (renders' CLIP embeddings, the reference holding
     the golden ones) the MMD runs on CLIP features (CMMD); otherwise on the
     model-free cell features.
     """
@@ -225,7 +234,12 @@ def set_scores(
         mmd = mmd_test(feats, reference.features, bandwidth=reference.bandwidth, permutations=permutations, seed=seed)
     else:
         mmd = None
-    return SetScores(mmd=mmd, memorisation=memorisation(cells_list, reference, copy_share))
+    mem = memorisation(cells_list, reference, copy_share)
+    collapse = None
+    if prompt_ids is not None:
+        collapse = nearest_collapse([n.golden_id for n in mem.nearest], prompt_ids)
+    return SetScores(mmd=mmd, memorisation=mem, diversity=diversity(cells_list, reference, golden_groups) if cells_list else None,
+                     collapse=collapse)
 
 
 def _median_bandwidth(features: np.ndarray) -> float:

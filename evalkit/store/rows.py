@@ -11,7 +11,9 @@ import math
 from typing import Any
 
 from evalkit.gate.record import CheckpointResult, RunRecord
-from evalkit.score.metrics import METRICS
+from evalkit.score.metrics import METRICS, SET_METRICS
+
+VALUE_KEYS = {s.name: s.value_key for s in SET_METRICS}  # set score -> the number the store keeps
 from evalkit.store.tables import EVALUATION_RUNS, SCORES, SET_RESULTS, TABLES, TRAINING_RUNS, VERDICTS
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -151,7 +153,7 @@ def set_result_rows(record: RunRecord, ckpt: CheckpointResult) -> list[dict[str,
     for name, detail in sorted(ckpt.set_level.items()):
         if detail is None:
             continue
-        value = detail.get("mmd2", detail.get("copy_rate")) if isinstance(detail, dict) else None
+        value = detail.get(VALUE_KEYS.get(name, "")) if isinstance(detail, dict) else None
         rows.append({
             "run_id": record.run_id,
             "checkpoint_name": ckpt.name,

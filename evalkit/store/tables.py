@@ -103,6 +103,7 @@ EVALUATION_RUNS = Table(
         ("mean_palette_fidelity", REAL),
         ("mean_photorealism", REAL),
         ("thresholds", JSON),
+        ("mean_prompt_adherence", REAL),  # added by a later migration: Postgres appends it
     ),
 )
 
@@ -133,7 +134,7 @@ SET_RESULTS = Table(
     columns=(
         ("run_id", TEXT),
         ("checkpoint_name", TEXT),
-        ("name", TEXT),  # "mmd" | "memorisation"
+        ("name", TEXT),  # a SET_METRICS name: "mmd" | "memorisation" | "diversity" | "collapse"
         ("checkpoint_sha256", TEXT),
         ("value", REAL),  # mmd2, or the copy rate
         ("p_value", REAL),

@@ -17,6 +17,7 @@ from evalkit.paths import MIGRATIONS_DIR
 MIGRATIONS = (
     "20261125000100_evalkit_core",
     "20261125000200_evalkit_views",
+    "20261202000100_evalkit_prompt_adherence",
 )
 VERSION_TABLE = "evalkit_schema_migrations"
 
@@ -53,18 +54,34 @@ def check_schema(applied: set[str] | None, where: str) -> None:
 def apply_migrations(dsn: str, folder: Path = MIGRATIONS_DIR, *, upto: str | None = None) -> list[str]:
     """Apply the migration files in order (each in one transaction); returns their names.
 
-    The files are idempotent, so applying them to a database that has some
-    or all of them is safe. `upto` stops after that migration (tests use it
-    to make a database that is behind).
+    A migration the database already records in `VERSION_TABLE` is skipped,
+    as the Supabase CLI does: a later migration may replace a view an earlier
+    one made (adding a column), and replaying the earlier file would try to
+    drop it again. Each file is also idempotent on its own. `upto` stops after
+    that migration (tests use it to make a database that is behind).
     """
     import psycopg
 
     applied = []
     with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+        done = _recorded(conn)
         for path in migration_files(folder):
+            if version_of(path.stem) in done:
+                applied.append(path.stem)
+                if path.stem == upto:
+                    break
+                continue
             with conn.transaction():
                 conn.execute(path.read_text(encoding="utf-8"))
             applied.append(path.stem)
             if path.stem == upto:
                 break
     return applied
+
+
+def _recorded(conn) -> set[str]:
+    """Versions in `VERSION_TABLE`; empty when the table does not exist yet."""
+    exists = conn.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()[0]
+    if exists is None:
+        return set()
+    return {v for (v,) in conn.execute(f"SELECT version FROM {VERSION_TABLE}")}

@@ -17,15 +17,18 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.gate.quality import FORMULA
+from evalkit.score.metrics import METRICS, SET_METRICS
+
 ROOT = Path(__file__).resolve().parents[2]
 EVALKIT = ROOT / "evalkit"
 CK = ROOT / "checkpoints"
 PROMPTS = Path(__file__).with_name("prompts_small.toml")
 PERFECT, PHOTOREAL, WRONG = (CK / f"tiny_punks_{n}.safetensors" for n in ("perfect", "photoreal", "wrong_colors"))
 TESTBED = ("--checkpoint", str(PERFECT), "--checkpoint", str(PHOTOREAL), "--checkpoint", str(WRONG))
-METRICS = ("grid_sharpness", "palette_fidelity", "photorealism")
 RENDERS = 12  # 6 prompts x 2 seeds
-PER_CHECKPOINT = 1 + 3 + 2 + 3 + 3 * RENDERS  # render, suite means, set checks, baselines, per image
+M, S = len(METRICS), len(SET_METRICS)
+PER_CHECKPOINT = 1 + M + S + M + M * RENDERS  # render, suite means, set checks, baselines, per image
 RERUNS = 5
 
 pytest_plugins = ["pytester"]
@@ -97,7 +100,7 @@ def failed_ids(result):
 def test_perfect_passes_with_readable_ids(perfect_run):
     result = perfect_run
     assert result.ret == 0
-    result.assert_outcomes(passed=PER_CHECKPOINT - 3, skipped=3)  # --update-baseline: comparisons skipped
+    result.assert_outcomes(passed=PER_CHECKPOINT - M, skipped=M)  # --update-baseline: comparisons skipped
     result.stdout.fnmatch_lines_random([
         "*::test_render[[]tiny_punks_perfect[]] PASSED*",
         "*::test_suite_mean[[]tiny_punks_perfect-grid_sharpness[]] PASSED*",
@@ -139,7 +142,7 @@ def test_wrong_colors_fails_palette_fidelity(testbed):
 def test_leaderboard_names_the_best(testbed):
     result, _ = testbed
     out = result.stdout.str()
-    assert "quality 0-10 = 10 x grid^0.4 x palette^0.4 x (1 - realism)^0.2" in out
+    assert f"quality 0-10 = {FORMULA}" in out and "adhere^0.2" in FORMULA
     rows = [ln.split() for ln in result.outlines if ln.strip().startswith(("1 ", "2 ", "3 ")) and "tiny_punks_" in ln]
     assert [r[1] for r in rows][0] == "tiny_punks_perfect" and len(rows) == 3
     assert {r[1]: r[-1] for r in rows} == {"tiny_punks_perfect": "pass", "tiny_punks_photoreal": "fail",
@@ -186,7 +189,7 @@ def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run
     result = gate(pytester, suite, "--checkpoint", str(PHOTOREAL), "--baseline", str(written), "--score-only",
                   "-m", "baseline", prompts=own / "prompts.toml")
     assert result.ret == 1
-    result.assert_outcomes(failed=3, deselected=PER_CHECKPOINT - 3)  # -m baseline: only the comparisons
+    result.assert_outcomes(failed=M, deselected=PER_CHECKPOINT - M)  # -m baseline: only the comparisons
     assert "test_baseline[tiny_punks_photoreal-grid_sharpness]" in failed_ids(result)
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness regressed"))
     for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "one-sided 95% bounds",
@@ -204,7 +207,7 @@ def test_require_baseline_fails_a_missing_one_and_update_refuses_a_failing_check
     args = ("--checkpoint", str(WRONG), "--score-only", "-m", "baseline")
     result = gate(pytester, suite, *args, prompts=forced / "prompts.toml")
     assert result.ret == 0  # by default a missing baseline is a skip ...
-    result.assert_outcomes(skipped=3, deselected=PER_CHECKPOINT - 3)
+    result.assert_outcomes(skipped=M, deselected=PER_CHECKPOINT - M)
     for how in (("--require-baseline",), ()):
         if not how:
             monkeypatch.setenv("EVALKIT_REQUIRE_BASELINE", "1")  # ... in CI it is a failure
@@ -251,4 +254,4 @@ def test_unloadable_checkpoint_is_an_error_naming_the_file_and_the_others_still_
     assert cases["test_render[tiny_punks_perfect]"][0] == "passed"  # listed after broken, still evaluated
     # 3 x the testbed's items ran; broken: 1 error, the rest skipped ("not evaluated (see the error above)")
     assert sum(o == "passed" for o, _ in cases.values()) + sum(o == "failure" for o, _ in cases.values()) \
-        == 3 * PER_CHECKPOINT - 9  # the testbed's baseline comparisons are skipped (no baseline)
+        == 3 * PER_CHECKPOINT - 3 * M  # the testbed's baseline comparisons are skipped (no baseline)

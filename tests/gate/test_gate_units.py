@@ -23,7 +23,7 @@ from evalkit.score.set_level import set_scores
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = {"grid_sharpness": {"q05": 1.0, "q95": 1.0}, "palette_fidelity": {"q05": 0.98, "q95": 1.0},
-          "photorealism": {"q05": 0.0, "q95": 0.01}}
+          "photorealism": {"q05": 0.0, "q95": 0.01}, "prompt_adherence": {"q05": 0.88, "q95": 1.0}}
 
 
 # -- stats -----------------------------------------------------------------------------
@@ -119,6 +119,7 @@ def test_defaults_follow_the_golden_distribution():
     t = load_thresholds(GOLDEN)
     assert t.suite["grid_sharpness"] == pytest.approx(0.6) and t.suite["photorealism"] == pytest.approx(0.26)
     assert t.image["palette_fidelity"] == pytest.approx(0.03)  # 0.98 - 0.95
+    assert t.suite["prompt_adherence"] == pytest.approx(0.68) and t.image["prompt_adherence"] == 0.0
     shifted = load_thresholds({**GOLDEN, "grid_sharpness": {"q05": 0.9, "q95": 1.0}})
     assert shifted.suite["grid_sharpness"] == pytest.approx(0.5)
 
@@ -177,11 +178,16 @@ def test_copies_of_golden_punks_fail_memorisation_distinct_punks_pass():
 # -- quality and the record ------------------------------------------------------------
 
 def test_quality_is_a_clipped_weighted_geometric_mean():
-    assert quality({"grid_sharpness": 1.0, "palette_fidelity": 1.0, "photorealism": 0.0}) == 10.0
-    assert quality({"grid_sharpness": 1.2, "palette_fidelity": 1.0, "photorealism": -0.1}) == 10.0
-    assert quality({"grid_sharpness": 1.0, "palette_fidelity": 0.0, "photorealism": 0.0}) == 0.0
-    assert quality({"grid_sharpness": 0.5, "palette_fidelity": 1.0, "photorealism": 0.0}) == pytest.approx(10 * 0.5 ** 0.4, abs=0.01)
-    assert quality({"grid_sharpness": None, "palette_fidelity": 1.0, "photorealism": 0.0}) is None
+    good = {"grid_sharpness": 1.0, "palette_fidelity": 1.0, "photorealism": 0.0, "prompt_adherence": 1.0}
+    assert quality(good) == 10.0
+    assert quality({**good, "grid_sharpness": 1.2, "photorealism": -0.1}) == 10.0
+    assert quality({**good, "palette_fidelity": 0.0}) == 0.0
+    assert quality({**good, "grid_sharpness": 0.5}) == pytest.approx(10 * 0.5 ** 0.3, abs=0.01)
+    # A LoRA that ignores its prompts (half the asked type and accessories) loses its adherence term.
+    assert quality({**good, "prompt_adherence": 0.5}) == pytest.approx(10 * 0.5 ** 0.2, abs=0.01)
+    assert quality({**good, "grid_sharpness": None}) is None
+    # A record from before adherence existed has no mean for it: no quality, never a guess.
+    assert quality({k: v for k, v in good.items() if k != "prompt_adherence"}) is None
 
 
 def _ck(name, q, status):
@@ -206,3 +212,15 @@ def test_record_with_per_image_thresholds_round_trips(tmp_path):
     rec = RunRecord("id", "t0", "t1", "p.toml", "sha", "golden", {}, {"evalkit": "0"}, "cpu", "pytest", [ck])
     path = rec.write(tmp_path)
     assert RunRecord.read(path).to_dict() == rec.to_dict() == json.loads(path.read_text())
+
+
+def test_a_baseline_recorded_before_a_metric_existed_compares_the_others_and_skips_it(tmp_path):
+    rows = [(f"p{i}", 42, {"grid_sharpness": 0.9, "palette_fidelity": 0.8, "photorealism": 0.1}) for i in range(4)]
+    doc = baselines.document("old", "abc", tmp_path / "prompts.toml", "sha", "key", "base", rows)
+    assert "prompt_adherence" not in doc["means"] and "prompt_adherence" not in doc["images"][0]
+    base = baselines.read(baselines.write(tmp_path / "old.json", doc))
+    assert base.has("grid_sharpness") and not base.has("prompt_adherence")
+    obtained = [(p, s, {**v, "prompt_adherence": 0.9}, f"{p}.png") for p, s, v in rows]
+    assert not baselines.compare(base, obtained, "grid_sharpness", 0.05).regressed
+    with pytest.raises(EvalkitError, match="shares no"):
+        baselines.compare(base, obtained, "prompt_adherence", 0.05)

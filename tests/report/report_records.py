@@ -35,6 +35,7 @@ THRESHOLDS = {
     "grid_sharpness": {"direction": "min", "value": 0.6, "image": 0.1},
     "palette_fidelity": {"direction": "min", "value": 0.25, "image": 0.05},
     "photorealism": {"direction": "max", "value": 0.25, "image": 0.6},
+    "prompt_adherence": {"direction": "min", "value": 0.68, "image": 0.0},
 }
 
 
@@ -82,7 +83,7 @@ def checkpoint_result(checkpoint: Path, reports_dir: Path, reference, prompts=No
             rel = Path("cache") / checkpoint.stem / f"{p.id}-seed{seed}.png"
             (reports_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(arr).save(reports_dir / rel)
-            s = score_image(arr, reference, hex_codes=p.hex_codes)
+            s = score_image(arr, reference, hex_codes=p.hex_codes, prompt=p.text)
             scores = {m: round(float(getattr(s, m)), 4) for m in METRICS}
             images.append(ImageResult(
                 prompt_id=p.id, seed=seed, prompt=p.text, hex_codes=p.hex_codes, render=rel.as_posix(),

@@ -1,8 +1,9 @@
 """Diversity and near-copy collapse on real golden punks: sets replaced by copies of fewer punks.
 
-The over-fitted testbed LoRA does not exist yet; its failure mode (the same few
-punks whatever the prompt) is built here from copies of a few golden punks,
-lightly noised so they are near copies, not 99%-cell copies.
+The over-fitted testbed LoRA fails the gate on both (tests/gate/test_gate_overfit.py);
+here its failure mode (the same few punks whatever the prompt) is built from
+copies of a few golden punks, lightly noised so they are near copies, not
+99%-cell copies.
 """
 
 import numpy as np
@@ -49,3 +50,16 @@ def test_near_copies_of_few_punks_across_prompts_collapse_where_distinct_punks_d
     c = nearest_collapse([n.golden_id for n in near_c], prompts)
     assert h.share == 0.0 and h.distinct == N
     assert c.share == 1.0 and c.distinct == 3 and c.top[0][1] > 1  # ... the collapse does not
+
+
+def test_a_suite_of_few_prompts_is_judged_against_golden_punks_of_those_prompts(golden, reference):
+    """Two prompts' own golden punks are as varied as two prompts ask for (relative ~1), though far less
+    varied than the whole golden set; copies of one punk per prompt fall well below."""
+    groups = [tuple(golden.ids[i] for i in range(0, 8)), tuple(golden.ids[i] for i in range(100, 108))]
+    per_render = [groups[k % 2] for k in range(8)]
+    faithful = np.stack([golden.images[golden.ids.index(g[k // 2])] for k, g in enumerate(per_render)])
+    own = diversity(faithful, reference, per_render)
+    assert 0.8 < own.relative < 1.3
+    assert diversity(faithful, reference).golden_vendi > own.golden_vendi  # the whole set is more varied
+    one_each = np.stack([golden.images[golden.ids.index(g[0])] for g in per_render])
+    assert diversity(one_each, reference, per_render).relative < 0.6 * own.relative

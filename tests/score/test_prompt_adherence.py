@@ -101,3 +101,14 @@ def test_nothing_requested_is_full_adherence_and_unknown_labels_are_refused(gold
     assert prompt_adherence(golden.images[0], set()) == 1.0
     with pytest.raises(ValueError, match="not punk labels"):
         prompt_adherence(golden.images[0], {"unicorn"})
+
+
+def test_the_part_names_what_a_render_missed(golden, labels):
+    from evalkit.score.prompt_adherence import adherence
+
+    i = next(k for k, pid in enumerate(golden.ids) if "female" in labels[pid])
+    own = adherence(golden.images[i], labels[golden.ids[i]])
+    assert own.score > 0.85 and own.seen_type == "female" and not set(own.missing) & set(PUNK_TYPES)
+    alien = adherence(golden.images[i], {"alien", "cap"})
+    assert alien.score < 0.5 and "alien" in alien.missing and alien.requested == ("alien", "cap")
+    assert set(alien.to_dict()) == {"score", "requested", "seen_type", "missing"}

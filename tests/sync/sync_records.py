@@ -24,6 +24,7 @@ THRESHOLDS = {
     "grid_sharpness": {"direction": "min", "value": 0.8},
     "palette_fidelity": {"direction": "min", "value": 0.7},
     "photorealism": {"direction": "max", "value": 0.3},
+    "prompt_adherence": {"direction": "min", "value": 0.68},
 }
 
 
@@ -47,6 +48,7 @@ def make_image(reports_dir: Path, run_id: str, ckpt: str, prompt_index: int, see
         "grid_sharpness": round(quality * (0.9 + 0.01 * seed % 7), 6),
         "palette_fidelity": round(quality * 0.8 + 0.01 * prompt_index, 6),
         "photorealism": round((1 - quality) * 0.5, 6),
+        "prompt_adherence": round(quality * 0.95, 6),
     }
     passed = {
         m: (scores[m] >= THRESHOLDS[m]["value"]) if THRESHOLDS[m]["direction"] == "min" else scores[m] <= THRESHOLDS[m]["value"]
