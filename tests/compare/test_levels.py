@@ -94,6 +94,7 @@ def test_on_the_real_metadata_the_planned_run_separates_dim_from_captions():
     assert not [n for n in data["next_runs"] if n["stratum"] == "SD1.5"]
     text = "\n".join(summary_lines(result))
     assert "steps 216-226 -> 19" in text and "network_dim 32 -> 64: quality" in text
+    assert "level: steps 216-226 holds 216, 218, 226 (values within 10% are one level)" in text
     json.dumps(data)  # levels that bin several values are written as their range
 
 
