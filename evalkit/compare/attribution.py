@@ -177,8 +177,7 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
             continue
         st = context.stratum(name, members)
         if name == ALL_RUNS and len(families) > 1 and st.note is None:
-            st.note = ("compares the bases at the best run's other settings; each other setting's effect is "
-                       "in its base's table")
+            st.note = "compares the bases at the best run's other settings; the other settings within each base"
         result.strata.append(st)
     result.next_runs = context.next_runs(result.strata)
     if any(not r.has_metadata for r in runs):
@@ -264,7 +263,8 @@ class _Context:
             out.factors = [f for f in out.factors if f.name == "base"]
             for f in out.factors:
                 f.confounded_with = _settings(f.confounded_with, original)
-            out.groups = [Group(_settings(g.factors, original), g.joint) for g in out.groups if "base" in g.factors]
+            out.groups = [Group(_settings(g.factors, original), _renamed(g.joint, original))
+                          for g in out.groups if "base" in g.factors]
         else:
             self.plans[name] = (members, ref, varying, codings)
         return out
@@ -392,6 +392,13 @@ def _per_base(rows: list[dict], ref: dict, varying: list[str]) -> tuple[list[dic
 def _settings(names: list[str], original: dict[str, str]) -> list[str]:
     """Design factors named by the settings they measure, each once, in order."""
     return list(dict.fromkeys(original.get(n, n) for n in names))
+
+
+def _renamed(effect: Effect | None, original: dict[str, str]) -> Effect | None:
+    """A joint effect's changes by the settings they are, leaving out the per-base ones that did not change."""
+    if effect is not None:
+        effect.changes = {original.get(f, f): v for f, v in effect.changes.items() if v[0] != v[1]}
+    return effect
 
 
 def _separable(stratum: str):

@@ -56,3 +56,14 @@ def test_no_matched_run_means_the_base_is_confounded_not_estimated():
     assert base.status == "confounded" and base.effects == [] and base.confounded_with == ["network_dim"]
     (group,) = st.groups
     assert group.factors == ["base", "network_dim"] and group.joint is None
+
+
+def test_two_runs_of_two_bases_give_their_joint_difference_by_setting_names():
+    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03), 1), run("xl_64", "SDXL", 64, (0.90, 0.40, 0.08), 2)]
+    result = attribute(runs, resamples=300)
+    (st,) = result.strata
+    (group,) = st.groups
+    assert group.factors == ["base", "network_dim"]
+    assert group.joint.changes == {"base": ["SD1.5", "SDXL"], "network_dim": [32, 64]}
+    assert abs(group.joint.metrics["palette_fidelity"].estimate + 0.30) < 0.02
+    assert result.next_runs == []
