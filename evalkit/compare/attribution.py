@@ -4,19 +4,26 @@
 set of runs as a whole and for each base family with two or more runs
 (strata), it
 
-1. leaves out runs that do not record a setting the others vary (listed,
+1. bins each numeric setting's values into levels (`levels.py`: values
+   within 10% are one level, so 216, 218 and 226 time-budgeted steps are
+   one level and 19 another);
+2. leaves out runs that do not record a setting the others vary (listed,
    never guessed); a setting most runs do not record is not analysed;
-2. codes the varying settings as a run-level design (`design.py`: levels,
+3. codes the varying settings as a run-level design (`design.py`: levels,
    a trend only for steps/epochs), with the
    best run (highest quality) as the reference: every effect is "this level
    instead of the best run's";
-3. fits each run's suite mean (and quality) as an additive function of the
+4. fits each run's suite mean (and quality) as an additive function of the
    settings by least squares, for the columns the runs can tell apart;
    settings the runs cannot tell apart are one confounded group, and when
    they moved together between exactly two combinations their joint effect
-   is given as such;
-4. bootstraps every effect over renders (`bootstrap.py`);
-5. proposes the next runs: one change from the best run at a time, the one
+   is given as such. Across bases ("all runs" when the bases differ) every
+   other setting acts on each base on its own (`_per_base`): the base's
+   effect is the difference between the bases at the best run's other
+   settings, given only when the runs pin it down, never by carrying a
+   setting's effect measured on one base over to the other;
+5. bootstraps every effect over renders (`bootstrap.py`);
+6. proposes the next runs: one change from the best run at a time, the one
    that separates the most confounded settings, then the cheapest (it does
    not raise network_dim, steps, resolution or the base), until none remain.
 
@@ -39,6 +46,7 @@ from evalkit.compare.design import (
     aliased_columns, coding, confounded_groups, design_matrix, independent_columns, is_number, sort_levels,
 )
 from evalkit.compare.factors import COSTLY, FAMILY_COST, LENGTH, UNKNOWN, ordered
+from evalkit.compare.levels import Span, bin_levels, binned
 from evalkit.compare.runs import ATTRIBUTED_METRICS, ScoredRun
 from evalkit.score.metrics import metric
 
@@ -158,7 +166,8 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
     res = bootstrap.resample([r.scores for r in runs], [r.slots for r in runs], metrics, resamples, seed)
     result.resampling = res.mode
     context = _Context(runs, names, res, metrics, level, describe)
-    result.runs = [_run_summary(r, res.point[i], context.factor_names, names[i]) for i, r in enumerate(runs)]
+    result.runs = [_run_summary(r, res.point[i], context.factor_names, names[i], context.levels[i])
+                   for i, r in enumerate(runs)]
     families = sorted({r.factors.get("base") for r in runs if r.factors.get("base") is not UNKNOWN})
     strata = [(ALL_RUNS, list(range(len(runs))))]
     if len(families) > 1:
@@ -168,7 +177,7 @@ def attribute(runs: list[ScoredRun], *, metrics: tuple[str, ...] = ATTRIBUTED_ME
             continue
         st = context.stratum(name, members)
         if name == ALL_RUNS and len(families) > 1 and st.note is None:
-            st.note = "pools the bases: assumes each setting acts alike on every base (the per-base tables do not)"
+            st.note = "compares the bases at the best run's other settings; the other settings within each base"
         result.strata.append(st)
     result.next_runs = context.next_runs(result.strata)
     if any(not r.has_metadata for r in runs):
@@ -183,6 +192,7 @@ class _Context:
     def __init__(self, runs, names, res, metrics, level, describe):
         self.runs, self.names, self.res, self.metrics, self.level, self.describe = runs, names, res, metrics, level, describe
         self.factor_names = ordered({f for r in runs for f in r.factors})
+        self.levels = bin_levels([r.factors for r in runs])  # per run: factor -> its (binned) level
         self.plans: dict[str, tuple] = {}
 
     # -- one stratum -----------------------------------------------------------------------------
@@ -194,14 +204,20 @@ class _Context:
             return out
         ref = max(members, key=lambda i: self.res.point[i, -1])
         out.reference = self.names[ref]
-        rows = [self.runs[i].factors for i in members]
+        rows = [self.levels[i] for i in members]
         out.constant = {f: rows[0][f] for f in self.factor_names
                         if f not in varying and all(r.get(f) is not UNKNOWN and r.get(f) == rows[0].get(f) for r in rows)}
-        codings = [coding(f, [r[f] for r in rows], self.runs[ref].factors[f], trend=f in LENGTH) for f in varying]
+        ref_levels = self.levels[ref]
+        original = {f: f for f in varying}  # design factor -> the setting it measures
+        per_base = "base" in varying
+        if per_base:
+            rows, ref_levels, original = _per_base(rows, ref_levels, varying)
+            varying = ["base"] + [f for f in original if f != "base" and len({r[f] for r in rows}) > 1]
+        codings = [coding(f, [r[f] for r in rows], ref_levels[f], trend=original[f] in LENGTH) for f in varying]
         matrix, labels = design_matrix(codings, rows)
         groups = confounded_groups(codings, rows)
         grouped = {f: g for g in groups for f in g}
-        joints = {tuple(g): self._joint_column(g, rows, self.runs[ref].factors) for g in groups}
+        joints = {tuple(g): self._joint_column(g, rows, ref_levels) for g in groups}
         # The working design: estimable columns, then each group's joint column or its own columns.
         extra = [j for j in joints.values() if j is not None]
         full = np.column_stack([matrix, *extra]) if extra else matrix
@@ -234,9 +250,8 @@ class _Context:
             if k is not None and k in position and not involved[kept.index(k)]:
                 weights = np.zeros(work.shape[1])
                 weights[position[k]] = 1.0
-                other = next(r for r in rows if any(r[f] != self.runs[ref].factors[f] for f in g))
-                group.joint = self._effect(weights @ solve, members,
-                                           {f: [self.runs[ref].factors[f], other[f]] for f in g})
+                other = next(r for r in rows if any(r[f] != ref_levels[f] for f in g))
+                group.joint = self._effect(weights @ solve, members, {f: [ref_levels[f], other[f]] for f in g})
             out.groups.append(group)
         rank = work.shape[1]
         out.residual_df = len(members) - rank
@@ -244,7 +259,14 @@ class _Context:
             y = self.res.point[members, -1]
             resid = y - work @ (solve @ y)
             out.unexplained_quality = float(math.sqrt(float(resid @ resid) / out.residual_df))
-        self.plans[name] = (members, ref, varying, codings)
+        if per_base:  # only the base: every other setting's effect is its base's table's (the same fit)
+            out.factors = [f for f in out.factors if f.name == "base"]
+            for f in out.factors:
+                f.confounded_with = _settings(f.confounded_with, original)
+            out.groups = [Group(_settings(g.factors, original), _renamed(g.joint, original))
+                          for g in out.groups if "base" in g.factors]
+        else:
+            self.plans[name] = (members, ref, varying, codings)
         return out
 
     def _complete(self, members: list[int]):
@@ -254,8 +276,8 @@ class _Context:
         dropped: set[str] = set()
         while True:
             varying = [f for f in self.factor_names if f not in dropped and len(
-                {self.runs[i].factors.get(f) for i in members} - {UNKNOWN}) > 1]
-            missing = {f: [i for i in members if self.runs[i].factors.get(f) is UNKNOWN] for f in varying}
+                {self.levels[i].get(f) for i in members} - {UNKNOWN}) > 1]
+            missing = {f: [i for i in members if self.levels[i].get(f) is UNKNOWN] for f in varying}
             missing = {f: m for f, m in missing.items() if m}
             if not missing:
                 break
@@ -265,7 +287,7 @@ class _Context:
                 not_analysed.append({"factor": factor, "unknown_for": [self.names[i] for i in missing[factor]]})
                 continue
             for i in missing[factor]:
-                left_out[i] = [f for f in varying if self.runs[i].factors.get(f) is UNKNOWN]
+                left_out[i] = [f for f in varying if self.levels[i].get(f) is UNKNOWN]
             members = [i for i in members if i not in left_out]
         return (members, [{"run": self.names[i], "unknown": u} for i, u in left_out.items()], not_analysed, varying)
 
@@ -294,15 +316,16 @@ class _Context:
             if not st.groups or st.name not in self.plans:
                 continue
             members, ref, varying, codings = self.plans[st.name]
-            rows = [dict(self.runs[i].factors) for i in members]
-            base = self.runs[ref].factors
+            rows = [dict(self.levels[i]) for i in members]
+            base = self.levels[ref]
             considered = _separable(st.name)
             while len(out) < MAX_NEXT_RUNS:
                 groups = considered(confounded_groups(codings, rows))
                 if not groups:
                     break
                 best = None
-                for f in (f for g in groups for f in g):
+                # A length (epoch, steps) follows from the rest of a run: it is not changed alone.
+                for f in (f for g in groups for f in g if f not in LENGTH):
                     c = next(c for c in codings if c.factor == f)
                     for level in c.levels:
                         if level == base[f]:
@@ -339,6 +362,43 @@ class _Context:
         if changed not in ("base", "network_dim", "captions"):
             parts.append(f"{changed} {self.describe(changed, settings[changed])}")
         return ", ".join(parts)
+
+
+def _per_base(rows: list[dict], ref: dict, varying: list[str]) -> tuple[list[dict], dict, dict]:
+    """Rows where each setting but the base is one setting per base ("network_dim on SDXL").
+
+    On a run of another base than the best run's, "network_dim on <its base>" is its own level and
+    "network_dim on <the best run's base>" the best run's level, and the other way round: so the
+    base's column compares the bases at the best run's settings, and no setting measured on one base
+    stands in for it on the other (the additive fit over both bases did: dim 64 drifting on SD1.5 made
+    SDXL at dim 64 look 4.6 quality better than SD1.5 while every SDXL run scored lower).
+    """
+    families = sorted({r["base"] for r in rows}, key=str)
+    original = {"base": "base"}
+    out = [{"base": r["base"]} for r in rows]
+    out_ref = {"base": ref["base"]}
+    for f in varying:
+        if f == "base":
+            continue
+        for fam in families:
+            name = f"{f} on {fam}"
+            original[name] = f
+            for r, o in zip(rows, out):
+                o[name] = r[f] if r["base"] == fam else ref[f]
+            out_ref[name] = ref[f]
+    return out, out_ref, original
+
+
+def _settings(names: list[str], original: dict[str, str]) -> list[str]:
+    """Design factors named by the settings they measure, each once, in order."""
+    return list(dict.fromkeys(original.get(n, n) for n in names))
+
+
+def _renamed(effect: Effect | None, original: dict[str, str]) -> Effect | None:
+    """A joint effect's changes by the settings they are, leaving out the per-base ones that did not change."""
+    if effect is not None:
+        effect.changes = {original.get(f, f): v for f, v in effect.changes.items() if v[0] != v[1]}
+    return effect
 
 
 def _separable(stratum: str):
@@ -383,7 +443,8 @@ def _unique_names(runs: list[ScoredRun]) -> list[str]:
     return [r.name if counts[r.name] == 1 else f"{r.name} ({r.checkpoint}, {(r.sha256 or '?')[:8]})" for r in runs]
 
 
-def _run_summary(run: ScoredRun, point, factor_names: list[str], name: str | None = None) -> dict:
+def _run_summary(run: ScoredRun, point, factor_names: list[str], name: str | None = None,
+                 levels: dict | None = None) -> dict:
     means = {} if point is None else {m: float(point[k]) for k, m in enumerate(run.scores)}
     return {
         "name": name or run.name, "checkpoint": run.checkpoint, "sha256": run.sha256, "run_id": run.run_id,
@@ -391,10 +452,13 @@ def _run_summary(run: ScoredRun, point, factor_names: list[str], name: str | Non
         "quality": None if point is None else float(point[-1]), "means": means,
         "factors": {f: run.factors.get(f) for f in factor_names},
         "unknown": [f for f in factor_names if run.factors.get(f) is UNKNOWN],
+        "binned": binned(levels or {}),
     }
 
 
 def _finite(value: Any) -> Any:
+    if isinstance(value, Span):
+        return str(value)  # a binned level: its range, "216-226"
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -45,8 +45,19 @@ def summary_lines(result: Attribution) -> list[str]:
         (f, (a, b)), = nxt.changes.items()
         lines.append(f"next run: {terminal_text(nxt.config)}  (as {terminal_text(nxt.from_run)} but {f} "
                      f"{terminal_text(describe(f, b))}; separates {', '.join(nxt.separates)} in {nxt.stratum})")
+    lines += _binned_lines(result)
     lines += [f"note: {terminal_text(n)}" for n in result.notes]
     return lines
+
+
+def _binned_lines(result: Attribution) -> list[str]:
+    """One line per binned level: which recorded values it holds (values within 10% are one level)."""
+    held: dict[tuple[str, str], set] = {}
+    for run in result.runs:
+        for factor, level in run.get("binned", {}).items():
+            held.setdefault((factor, level), set()).add(run["factors"][factor])
+    return [f"level: {factor} {level} holds {', '.join(str(v) for v in sorted(values))} (values within 10% are one level)"
+            for (factor, level), values in sorted(held.items())]
 
 
 def _stratum_lines(st: Stratum, result: Attribution, describe) -> list[str]:
