@@ -22,23 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evalkit.gate.quality import WEIGHTS
-from evalkit.score.metrics import metric
+from evalkit.gate.quality import quality_of  # the gate's formula, vectorised over the bootstrap draws
 
 LEVEL = 0.95
 RESAMPLES = 2000
 SEED = 0
-
-
-def quality_of(means: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
-    """The gate's 0-10 quality (evalkit/gate/quality.py) of suite means, unrounded; metrics on the last axis."""
-    q = np.full(means.shape[:-1], 10.0)
-    for k, name in enumerate(metrics):
-        if name not in WEIGHTS:
-            continue
-        good = metric(name).direction.goodness(means[..., k])
-        q = q * np.clip(good, 0.0, 1.0) ** WEIGHTS[name]
-    return q
 
 
 @dataclass

@@ -13,8 +13,10 @@ metric existed has no mean for it: its quality is None, never a guess.
 
 from __future__ import annotations
 
+import numpy as np
+
 from evalkit.gate.record import CheckpointResult
-from evalkit.score.metrics import IMAGE_METRICS
+from evalkit.score.metrics import IMAGE_METRICS, METRICS, metric
 from evalkit.terminal_text import printable
 
 # Each metric's factor and weight come from its registry row (`evalkit.score.metrics`).
@@ -24,12 +26,21 @@ FORMULA = "10 x " + " x ".join(
 
 
 def quality(means: dict[str, float | None]) -> float | None:
+    """The 0-10 quality of suite means (metric name -> mean), rounded; None when a metric has no mean."""
     if any(means.get(m.name) is None for m in IMAGE_METRICS):
         return None
-    q = 10.0
-    for m in IMAGE_METRICS:
-        q *= min(1.0, max(0.0, m.direction.goodness(means[m.name]))) ** m.quality_weight
-    return round(q, 2)
+    return round(float(quality_of(np.array([means[m.name] for m in IMAGE_METRICS], dtype=float), METRICS)), 2)
+
+
+def quality_of(means: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
+    """Unrounded quality of suite means on the last axis, in the order of ``metrics`` (any leading shape:
+    the attribution's bootstrap draws). A name that is not a registry row is ignored."""
+    q = np.full(np.shape(means)[:-1], 10.0)
+    for k, name in enumerate(metrics):
+        if name in WEIGHTS:
+            good = metric(name).direction.goodness(np.asarray(means)[..., k])
+            q = q * np.clip(good, 0.0, 1.0) ** WEIGHTS[name]
+    return q
 
 
 COLUMN_WIDTH = 6  # a score prints as 0.000

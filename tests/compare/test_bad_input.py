@@ -23,7 +23,7 @@ def store_with(folder, *records):
 
 def test_a_run_without_metadata_is_unknown_never_guessed(tmp_path, users_six):
     bare = write_lora(tmp_path, "no_metadata_lora", "sd15", 32, None, 0, 0, 0, metadata=False)
-    ck = checkpoint(bare, (0.9, 0.6, 0.05), np.random.default_rng(5), slots())
+    ck = checkpoint(bare, (0.9, 0.6, 0.05, 0.9), np.random.default_rng(5), slots())
     result = compare_store(store_with(tmp_path, record(*FIRST_RUN, [*users_six, ck]))).to_dict()
     run = next(r for r in result["runs"] if r["name"] == "no_metadata_lora")
     assert run["has_metadata"] is False

@@ -29,8 +29,8 @@ def pooled(result):
 
 def test_the_base_effect_is_the_difference_at_the_best_runs_settings():
     # SDXL is 0.1 palette worse than SD1.5 at dim 32 and at dim 64; dim 64 ruins SD1.5 only.
-    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03), 1), run("sd15_64", "SD1.5", 64, (0.30, 0.30, 0.50), 2),
-            run("xl_64", "SDXL", 64, (0.95, 0.50, 0.03), 3), run("xl_32", "SDXL", 32, (0.95, 0.60, 0.03), 4)]
+    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03, 0.9), 1), run("sd15_64", "SD1.5", 64, (0.30, 0.30, 0.50, 0.9), 2),
+            run("xl_64", "SDXL", 64, (0.95, 0.50, 0.03, 0.9), 3), run("xl_32", "SDXL", 32, (0.95, 0.60, 0.03, 0.9), 4)]
     result = attribute(runs, resamples=400)
     st = pooled(result)
     assert st.reference == "sd15_32"
@@ -49,8 +49,8 @@ def test_the_base_effect_is_the_difference_at_the_best_runs_settings():
 
 def test_no_matched_run_means_the_base_is_confounded_not_estimated():
     # As in our users' runs: SDXL never at the best SD1.5 run's dim, so no base effect exists in the data.
-    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03), 1), run("sd15_64", "SD1.5", 64, (0.30, 0.30, 0.50), 2),
-            run("xl_64", "SDXL", 64, (0.90, 0.45, 0.08), 3), run("xl_128", "SDXL", 128, (0.80, 0.05, 0.28), 4)]
+    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03, 0.9), 1), run("sd15_64", "SD1.5", 64, (0.30, 0.30, 0.50, 0.9), 2),
+            run("xl_64", "SDXL", 64, (0.90, 0.45, 0.08, 0.9), 3), run("xl_128", "SDXL", 128, (0.80, 0.05, 0.28, 0.9), 4)]
     st = pooled(attribute(runs, resamples=400))
     base = next(f for f in st.factors if f.name == "base")
     assert base.status == "confounded" and base.effects == [] and base.confounded_with == ["network_dim"]
@@ -59,7 +59,7 @@ def test_no_matched_run_means_the_base_is_confounded_not_estimated():
 
 
 def test_two_runs_of_two_bases_give_their_joint_difference_by_setting_names():
-    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03), 1), run("xl_64", "SDXL", 64, (0.90, 0.40, 0.08), 2)]
+    runs = [run("sd15_32", "SD1.5", 32, (0.95, 0.70, 0.03, 0.9), 1), run("xl_64", "SDXL", 64, (0.90, 0.40, 0.08, 0.9), 2)]
     result = attribute(runs, resamples=300)
     (st,) = result.strata
     (group,) = st.groups

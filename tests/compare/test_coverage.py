@@ -17,8 +17,8 @@ from evalkit.compare.attribution import attribute
 from evalkit.compare.runs import ScoredRun
 from evalkit.gate.record import METRICS
 
-RUNS = [("best", 32, "v1", (0.90, 0.60, 0.05)), ("photoreal", 64, "v2", (0.50, 0.45, 0.35)),
-        ("v2", 32, "v2", (0.92, 0.70, 0.05)), ("dim64", 64, "v1", (0.58, 0.38, 0.31))]
+RUNS = [("best", 32, "v1", (0.90, 0.60, 0.05, 0.9)), ("photoreal", 64, "v2", (0.50, 0.45, 0.35, 0.9)),
+        ("v2", 32, "v2", (0.92, 0.70, 0.05, 0.9)), ("dim64", 64, "v1", (0.58, 0.38, 0.31, 0.9))]
 RENDERS = 16
 SIMULATIONS = 300
 

@@ -189,8 +189,11 @@ def test_baseline_update_then_regression_against_it(pytester, suite, perfect_run
     result = gate(pytester, suite, "--checkpoint", str(PHOTOREAL), "--baseline", str(written), "--score-only",
                   "-m", "baseline", prompts=own / "prompts.toml")
     assert result.ret == 1
-    result.assert_outcomes(failed=M, deselected=PER_CHECKPOINT - M)  # -m baseline: only the comparisons
-    assert "test_baseline[tiny_punks_photoreal-grid_sharpness]" in failed_ids(result)
+    # -m baseline: only the comparisons. The photographic drift regresses the three image metrics; its
+    # renders still show the asked punks, so prompt adherence holds against the perfect baseline.
+    result.assert_outcomes(failed=3, passed=M - 3, deselected=PER_CHECKPOINT - M)
+    assert {f"test_baseline[tiny_punks_photoreal-{m}]" for m in ("grid_sharpness", "palette_fidelity", "photorealism")} \
+        == failed_ids(result)
     line = next(ln for ln in result.outlines if ln.startswith("tiny_punks_photoreal: grid_sharpness regressed"))
     for part in (f"against baseline {written}", "baseline 0.", "obtained 0.", "delta -", "one-sided 95% bounds",
                  "look at ", ".png)"):
