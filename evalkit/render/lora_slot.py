@@ -63,7 +63,11 @@ class LoraSlot:
             verified = attach_lora(self.pipe, lora_path, info, scale)
             self.method = PEFT
             if fused:
-                self.fuse()
+                try:
+                    self.fuse()
+                except BaseException:
+                    self.take_off()  # the documented promise: a failed put_on leaves the base
+                    raise
         self.lora = Path(lora_path)
         return dict(verified, method=self.method)
 
