@@ -32,7 +32,7 @@ from evalkit.inspect.api import inspect_checkpoint
 from evalkit.inspect.kohya_format import kohya_lora_state_dict, kohya_state_dict_to_file, targets_for_configs
 from evalkit.render import sd_configs
 from evalkit.render.attach import attach_lora, detach_lora, fuse
-from evalkit.render.lora_slot import put_on, take_off
+from evalkit.render.lora_slot import LoraSlot
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import RenderConfig
 from evalkit.render.renderer import RenderJob, environment, render_suite
@@ -136,22 +136,23 @@ def naive_loop(pipe, loras, prompts, per_ckpt, cfg: RenderConfig, device):
     return sum(times) / len(times)
 
 
-def timed_switch(pipe, f, info, device) -> float:
+def timed_switch(slot: LoraSlot, f, info, device) -> float:
     """Seconds for evalkit's checkpoint switch: take off + put on (merge) + took-effect check."""
     sync(device)
     t = time.perf_counter()
-    take_off(pipe)
-    put_on(pipe, f, info, scale=1.0, fused=True)
+    slot.take_off()
+    slot.put_on(f, info, scale=1.0, fused=True)
     sync(device)
     return time.perf_counter() - t
 
 
-def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Path):
+def evalkit_loop(slot: LoraSlot, loras, prompts, cfg: RenderConfig, device, cache_dir: Path):
     """Steady-state seconds per image and checkpoint-switch seconds (take off + put on + verify)."""
+    pipe = slot.pipe
     per_image, switches = [], []
     infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
     for k, (f, info) in enumerate(zip(loras, infos)):
-        switches.append(timed_switch(pipe, f, info, device))
+        switches.append(timed_switch(slot, f, info, device))
         # a warm-up batch (not timed), then the suite
         warm = RenderJob(f"warm{k}".ljust(64, "0"), "bench", cfg, device)
         render_suite(pipe, prompts[:1], warm, RenderCache(cache_dir / "warm"), progress=False)
@@ -161,18 +162,19 @@ def evalkit_loop(pipe, loras, prompts, cfg: RenderConfig, device, cache_dir: Pat
         render_suite(pipe, prompts, job, RenderCache(cache_dir), progress=False)
         sync(device)
         per_image.append((time.perf_counter() - t) / job.rendered)
-    take_off(pipe)
+    slot.take_off()
     return sum(per_image) / len(per_image), sum(switches[1:] or switches) / len(switches[1:] or switches)
 
 
-def merge_switch(pipe, loras, device) -> dict:
+def merge_switch(slot: LoraSlot, loras, device) -> dict:
     """The evalkit switch alone (take off + put on + verify), and the probe forward inside it."""
     from evalkit.render.lora_checks import probe
     from evalkit.render.merge import load_lora_to_device
 
     infos = [inspect_checkpoint(f, tensor_health=False) for f in loras]
-    times = [timed_switch(pipe, f, info, device) for f, info in list(zip(loras, infos)) * 3]
-    take_off(pipe)
+    times = [timed_switch(slot, f, info, device) for f, info in list(zip(loras, infos)) * 3]
+    slot.take_off()
+    pipe = slot.pipe
     sync(device)
     t = time.perf_counter()
     for _ in range(3):
@@ -232,11 +234,12 @@ def main(argv=None):
     t0 = time.perf_counter()
     pipe = build_pipeline(args.arch, args.device, dtype)
     build_s = time.perf_counter() - t0
+    slot = LoraSlot(pipe)  # the one owner of what is on `pipe` (the peft loops below leave it clean)
     work = Path(tempfile.mkdtemp())
     loras = write_loras(args.arch, work, 2, 32)
     if args.switch_only:
         result = {"arch": args.arch, **environment(args.device), "dtype": str(dtype), "lora_rank": 32,
-                  **merge_switch(pipe, loras, args.device), "peft_fuse_switch_s": round(peft_switch(pipe, loras, args.device), 3)}
+                  **merge_switch(slot, loras, args.device), "peft_fuse_switch_s": round(peft_switch(pipe, loras, args.device), 3)}
         print(json.dumps(result, indent=1))
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +248,7 @@ def main(argv=None):
     peak = matmul_peak_tflops(args.device)
     naive_s = naive_loop(pipe, loras, suite, args.naive_images, cfg, args.device)
     peft_s = peft_switch(pipe, loras, args.device)
-    ek_s, switch_s = evalkit_loop(pipe, loras, prompts, cfg, args.device, work / "cache")
+    ek_s, switch_s = evalkit_loop(slot, loras, prompts, cfg, args.device, work / "cache")
     result = {"arch": args.arch, **environment(args.device), "steps": args.steps, "guidance": 7.5, "size": size,
               "sampler": "DPM-Solver++", "dtype": str(dtype), "batch": batch, "build_s": round(build_s, 2),
               "naive_s_per_image": round(naive_s, 4), "evalkit_s_per_image": round(ek_s, 4),
@@ -271,7 +274,7 @@ def main(argv=None):
             uncompile_unet(pipe)
             compile_unet(pipe, channels_last=layout == "channels_last")
             ccfg = RenderConfig(**{**cfg.to_dict(), "compile": True})
-            ek_c, switch_c = evalkit_loop(pipe, loras, prompts, ccfg, args.device, work / f"cache_{layout}")
+            ek_c, switch_c = evalkit_loop(slot, loras, prompts, ccfg, args.device, work / f"cache_{layout}")
             row = {"s_per_image": round(ek_c, 4), "speedup_vs_naive": round(naive_s / ek_c, 2),
                    "checkpoint_switch_s": round(switch_c, 3), "compile_total_s": round(time.perf_counter() - t, 1)}
             if flop:

@@ -28,6 +28,11 @@ def _components(pipe):
     return [c for c in (pipe.unet, getattr(pipe, "text_encoder", None), getattr(pipe, "text_encoder_2", None)) if c is not None]
 
 
+def _unload(pipe) -> None:
+    # attach_lora's own undo, before anything is fused: whatever the failed load left
+    pipe.unload_lora_weights()
+
+
 def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     """Load `lora_path` (already inspected as `info`) onto `pipe`; returns what was verified."""
     info.raise_if_unsupported()
@@ -40,18 +45,16 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
         # dict would load at alpha = rank. use_safetensors: never a pickle.
         pipe.load_lora_weights(str(lora_path), adapter_name=ADAPTER, use_safetensors=True, local_files_only=True)
     except (ValueError, KeyError, RuntimeError) as exc:
-        pipe._evalkit_peft = True  # a component may already be wrapped (the UNet loads first): undo it
-        detach_lora(pipe)
+        _unload(pipe)  # a component may already be wrapped (the UNet loads first): undo it
         raise EvalkitError(lora_path, f"diffusers could not load this LoRA: {str(exc).splitlines()[0][:200]}") from None
     pipe.set_adapters([ADAPTER], adapter_weights=[scale])
-    pipe._evalkit_peft = True
     wrapped = [m for c in _components(pipe) for m in _wrapped(c, ADAPTER)]
     expected = len(info.network.modules) if info.network else 0
     if not wrapped:
-        detach_lora(pipe)
+        _unload(pipe)
         raise EvalkitError(lora_path, "matched no module of the base model (wrong base, or keys in an unknown naming)")
     if len(wrapped) != expected:
-        detach_lora(pipe)
+        _unload(pipe)
         raise EvalkitError(lora_path, f"only {len(wrapped)} of its {expected} modules matched the base model")
     # A count match is not enough: transformers wraps a text encoder's modules by the peft
     # config's target names (q_proj, ...) and, where the file's keys match nothing there,
@@ -59,11 +62,11 @@ def attach_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     # every other check. So each of the file's up weights must be found on the base.
     missing = _weights_not_loaded(lora_path, [m.lora_B[ADAPTER].weight for m in wrapped])
     if missing:
-        detach_lora(pipe)
+        _unload(pipe)
         raise EvalkitError(lora_path, f"{missing} of its {expected} modules matched no module of the base model "
                            "(diffusers filled them with random weights; wrong base, or keys in an unknown naming)")
     got = Counter(round(float(m.scaling[ADAPTER]), 5) for m in wrapped)
-    scales, change = verify_effect(pipe, lora_path, info, scale, got, before, undo=detach_lora, done="loaded")
+    scales, change = verify_effect(pipe, lora_path, info, scale, got, before, undo=_unload, done="loaded")
     return {"modules_wrapped": len(wrapped), "scales": scales, "probe_change": change}
 
 
@@ -106,13 +109,20 @@ def fuse(pipe) -> None:
     fusing uses 1.0. `detach_lora` unfuses first, so no delta stays in the base.
     """
     pipe.fuse_lora(adapter_names=[ADAPTER], lora_scale=1.0)
-    pipe._evalkit_fused = True
+
+
+def unfuse(pipe) -> None:
+    pipe.unfuse_lora()
 
 
 def detach_lora(pipe) -> None:
-    if getattr(pipe, "_evalkit_fused", False):
-        pipe.unfuse_lora()
-        pipe._evalkit_fused = False
-    if getattr(pipe, "_evalkit_peft", False):
+    """Take off what attach_lora put on, fused or not, leaving the base as loaded.
+
+    Whether it is fused is read from peft's own layers (`merged`), the record
+    diffusers' unfuse_lora reads too: no flag of ours on the pipeline.
+    """
+    layers = [m for c in _components(pipe) for _, m in c.named_modules() if hasattr(m, "lora_A")]
+    if any(getattr(m, "merged", False) for m in layers):
+        unfuse(pipe)
+    if layers:
         pipe.unload_lora_weights()
-        pipe._evalkit_peft = False

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from evalkit.errors import EvalkitError
-from evalkit.render.lora_checks import check_family, probe, verify_effect
+from evalkit.render.lora_checks import check_family, verify_effect
 from evalkit.inspect.kohya_format import (
     SDXL_TEXT_ENCODER_PREFIXES, TEXT_ENCODER_PREFIX, TEXT_ENCODER_TARGET_CLASSES, UNET_CONV_TARGET_CLASSES,
     UNET_PREFIX, UNET_TARGET_CLASSES, kohya_lora_modules, sgm_rename,
@@ -37,13 +37,17 @@ def can_merge(info) -> bool:
     return info.format.naming == "kohya" and info.format.kind == "kohya_lora"
 
 
-def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
-    """Merge the (inspected) kohya LoRA at `lora_path` into `pipe`; returns what was verified."""
+def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0, *, modules: dict, originals: dict, merged: set,
+               before: torch.Tensor) -> dict:
+    """Merge the (inspected) kohya LoRA at `lora_path` into `pipe`; returns what was verified.
+
+    The state is the caller's (`LoraSlot` owns it): `modules` from `kohya_modules`,
+    `originals` where each module's weight is copied before its first merge, `merged`
+    the names whose weight holds a delta (empty on entry: the base is clean), and
+    `before` the base's probe output. On any failure the base is restored.
+    """
     info.raise_if_unsupported()
     check_family(pipe, lora_path, info)
-    unmerge_lora(pipe)
-    before = _base_probe(pipe)
-    modules = _kohya_modules(pipe)
     state, alphas = load_lora_to_device(lora_path, pipe.unet.device)
     names = sorted({k.split(".", 1)[0] for k in state if k.endswith(".lora_down.weight")})
     unmatched = [n for n in names if n not in modules]
@@ -52,7 +56,10 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
     if unmatched or not names:
         raise EvalkitError(lora_path, f"only {len(names) - len(unmatched)} of its {len(names)} modules matched the "
                            f"base model (first unmatched: {(unmatched or ['-'])[0]})")
-    originals = pipe.__dict__.setdefault("_evalkit_originals", {})
+
+    def undo(_pipe) -> None:
+        restore(modules, originals, merged)
+
     applied = Counter()
     try:
         with torch.no_grad():
@@ -66,14 +73,14 @@ def merge_lora(pipe, lora_path: Path, info, scale: float = 1.0) -> dict:
                 applied[round(module_scale, 5)] += 1
                 if name not in originals:
                     originals[name] = weight.detach().clone()
-                pipe.__dict__.setdefault("_evalkit_merged", set()).add(name)
+                merged.add(name)
                 # (out, r) @ (r, in*kh*kw) covers Linear, 1x1 and kxk (LoCon) convs alike.
                 delta = (up.flatten(1) @ down.flatten(1)).reshape(weight.shape) * module_scale
                 weight.add_(delta.to(weight.dtype))
     except (KeyError, RuntimeError) as exc:
-        unmerge_lora(pipe)
+        undo(pipe)
         raise EvalkitError(lora_path, f"could not merge module {name}: {str(exc).splitlines()[0][:160]}") from None
-    scales, change = verify_effect(pipe, lora_path, info, scale, applied, before, undo=unmerge_lora, done="merged")
+    scales, change = verify_effect(pipe, lora_path, info, scale, applied, before, undo=undo, done="merged")
     return {"modules_merged": len(names), "scales": scales, "probe_change": change}
 
 
@@ -98,30 +105,18 @@ def load_lora_to_device(lora_path: Path, device) -> tuple[dict, dict]:
     return tensors, alphas
 
 
-def unmerge_lora(pipe) -> None:
-    """Copy the original weights back into every merged module (exact, no drift)."""
-    merged = pipe.__dict__.get("_evalkit_merged") or set()
+def restore(modules: dict, originals: dict, merged: set) -> None:
+    """Copy the original weights back into every merged module (exact, no drift); `merged` ends empty."""
     if not merged:
         return
-    modules = _kohya_modules(pipe)
-    originals = pipe.__dict__["_evalkit_originals"]
     with torch.no_grad():
         for name in merged:
             modules[name].weight.copy_(originals[name])
     merged.clear()
 
 
-def _base_probe(pipe) -> torch.Tensor:
-    # The base's probe output never changes (merges are undone exactly), so compute it once.
-    if "_evalkit_base_probe" not in pipe.__dict__:
-        pipe.__dict__["_evalkit_base_probe"] = probe(pipe)
-    return pipe.__dict__["_evalkit_base_probe"]
-
-
-def _kohya_modules(pipe) -> dict:
-    """{kohya module name: torch module} for this pipeline, walked once and kept."""
-    if "_evalkit_kohya_modules" in pipe.__dict__:
-        return pipe.__dict__["_evalkit_kohya_modules"]
+def kohya_modules(pipe) -> dict:
+    """{kohya module name: torch module} for this pipeline (walk it once and keep it: LoraSlot does)."""
     from evalkit.render.base_model import pipeline_family
 
     unet = getattr(pipe.unet, "_orig_mod", pipe.unet)  # the module under a torch.compile wrapper
@@ -133,5 +128,4 @@ def _kohya_modules(pipe) -> dict:
     for prefix, encoder in zip(prefixes, encoders):
         if encoder is not None:
             found.update(kohya_lora_modules(encoder, prefix, TEXT_ENCODER_TARGET_CLASSES))
-    pipe.__dict__["_evalkit_kohya_modules"] = found
     return found

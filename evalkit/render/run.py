@@ -2,9 +2,10 @@
 
 The gate, `evalkit render` and the testbed tests all call `render_checkpoint`,
 so there is one way a checkpoint becomes images. The base pipeline is loaded
-once per base and reused across checkpoints (LoRAs are unloaded in between):
+once per base and reused across checkpoints (LoRAs are taken off in between):
 a `PipelineCache` the caller holds (the gate session holds one per run; other
-callers share `_PIPELINES`).
+callers share `_PIPELINES`), with one `LoraSlot` per pipeline that owns what
+is on it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base, lora_render_defaults
-from evalkit.render.lora_slot import put_on, take_off
+from evalkit.render.lora_slot import LoraSlot
 from evalkit.render.renderer import RenderJob, cache_slot, default_device, render_suite, torch_dtype
 
 class PipelineCache(dict):
-    """Loaded base pipelines, (base ref, device, dtype, compiled) -> pipeline: each loads once per holder."""
+    """Loaded base pipelines, (base ref, device, dtype, compiled) -> the pipeline's LoraSlot (`.pipe`):
+    each loads once per holder, and its slot is the one owner of what is on it."""
 
-    def pipeline(self, ref, device, lora_scale, overrides):
+    def slot(self, ref, device, lora_scale, overrides) -> LoraSlot:
         from evalkit.render.config import RenderConfig
 
         dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
@@ -33,7 +35,7 @@ class PipelineCache(dict):
             pipe = load_pipeline(ref, device, dtype)
             if compiled:
                 compile_unet(pipe)
-            self[key] = pipe
+            self[key] = LoraSlot(pipe)
         return self[key]
 
 
@@ -80,10 +82,10 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     # The config needs the base's native size; read it from the folder when we can
     # so a score-only run never loads weights.
     size = _native_size_from_folder(base_dir)
-    pipe = None
+    slot = None
     if size is None:
-        pipe = pipelines.pipeline(ref, device, lora_scale, config_overrides)
-        size = native_size(pipe)
+        slot = pipelines.slot(ref, device, lora_scale, config_overrides)
+        size = native_size(slot.pipe)
     cfg = config_for_base(base_dir, size, lora_render_defaults(info), lora_scale=lora_scale, **config_overrides)
     job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if info.network is not None and info.network.trains_text_encoder:
@@ -91,12 +93,12 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
-    pipe = pipe or pipelines.pipeline(ref, device, lora_scale, config_overrides)
-    put_on(pipe, checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
+    slot = slot or pipelines.slot(ref, device, lora_scale, config_overrides)
+    slot.put_on(checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
-        yield pipe, job, cache, info
+        yield slot.pipe, job, cache, info
     finally:
-        take_off(pipe)
+        slot.take_off()
 
 
 def refuse_non_finite(checkpoint: Path, info, lora_scale: float) -> None:

@@ -11,7 +11,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.inspect import SCHEMA_VERSION, CheckpointInfo, inspect_checkpoint
 
-# The documented JSON schema (docs/inspect.md): changing it means bumping SCHEMA_VERSION.
+# The documented JSON schema (README.md, "JSON schema"): changing it means bumping SCHEMA_VERSION.
 SCHEMA = {
     "": ["schema_version", "file", "file_name", "file_size", "format", "architecture", "network", "provenance",
          "captions", "hashes", "health", "metadata", "warnings"],

@@ -218,8 +218,8 @@ def render(world, lora: str | Path, reports: Path, family: str | None = None, **
 
 def loaded_base(world, family: str):
     """The pipeline render_checkpoint loaded (and keeps) for `family`'s base."""
-    [pipe] = [p for k, p in run._PIPELINES.items() if k[0].location == str(world["bases"][family])]
-    return pipe
+    [slot] = [s for k, s in run._PIPELINES.items() if k[0].location == str(world["bases"][family])]
+    return slot.pipe
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> int:

@@ -120,24 +120,23 @@ def test_fused_lora_renders_like_unfused_and_leaves_no_residue(pipe, tmp_path):
 def test_merge_switch_renders_like_peft_fuse_and_restores_the_base_exactly(pipe, tmp_path):
     """The fast switch (merge.py) computes the same delta as diffusers' fuse_lora."""
     from evalkit.render.lora_checks import probe
-    from evalkit.render.lora_slot import put_on, take_off
+    from evalkit.render.lora_slot import LoraSlot
 
     base_weights = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     before = probe(pipe)
     info = inspect_checkpoint(PERFECT)
-    put_on(pipe, PERFECT, info, fused=False)  # through diffusers/peft ...
-    from evalkit.render.attach import fuse
-
-    fuse(pipe)  # ... then diffusers' own fuse_lora
+    slot = LoraSlot(pipe)
+    slot.put_on(PERFECT, info, fused=False)  # through diffusers/peft ...
+    slot.fuse()  # ... then diffusers' own fuse_lora
     via_peft = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "p"), progress=False)
-    take_off(pipe)
-    report = put_on(pipe, PERFECT, info, fused=True)
+    slot.take_off()
+    report = slot.put_on(PERFECT, info, fused=True)
     assert report["method"] == "merge" and report["modules_merged"] == 108 and report["scales"] == {0.5: 108}
     via_merge = render_suite(pipe, PROMPTS[:1], job(), RenderCache(tmp_path / "m"), progress=False)
     # switching to another checkpoint first restores the base, then merges the new one
     other = ROOT / "checkpoints" / "tiny_punks_photoreal.safetensors"
-    put_on(pipe, other, inspect_checkpoint(other), fused=True)
-    take_off(pipe)
+    slot.put_on(other, inspect_checkpoint(other), fused=True)
+    slot.take_off()
     for a, b in zip(via_peft.renders, via_merge.renders):
         assert np.abs(a.image().astype(int) - b.image().astype(int)).max() <= 2
     assert torch.equal(probe(pipe), before)
@@ -145,16 +144,17 @@ def test_merge_switch_renders_like_peft_fuse_and_restores_the_base_exactly(pipe,
 
 
 def test_merge_of_a_lora_matching_nothing_is_an_error(pipe, tmp_path):
-    from evalkit.render.lora_slot import put_on, take_off
+    from evalkit.render.lora_slot import LoraSlot
 
     state = load_file(str(PERFECT))
     bogus = tmp_path / "bogus.safetensors"
     save_file({k.replace("lora_unet_", "lora_unet_nonexistent_").replace("lora_te_", "lora_te_nonexistent_"): v
                for k, v in state.items()}, str(bogus), metadata={"ss_network_module": "networks.lora"})
+    slot = LoraSlot(pipe)
     with pytest.raises(EvalkitError, match="matched no module") as info:
-        put_on(pipe, bogus, inspect_checkpoint(bogus), fused=True)
+        slot.put_on(bogus, inspect_checkpoint(bogus), fused=True)
     assert str(bogus) in str(info.value) and "\n" not in str(info.value)
-    take_off(pipe)
+    slot.take_off()
 
 
 def test_text_embeddings_are_reused_across_seeds_and_checkpoints_that_leave_the_text_encoder(pipe, tmp_path):
