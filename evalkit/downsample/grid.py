@@ -40,7 +40,7 @@ from evalkit.downsample.anchor import anchor, anchor_cols
 from evalkit.image_arrays import as_rgb_float
 from evalkit.downsample.lattice import Lattice, take_lines
 from evalkit.downsample.layout import PUNK_LAYOUTS
-from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, fit_pitch, own_pitches
+from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, comb_score, fit_pitch, own_pitches
 from evalkit.downsample.profiles import (
     above_floor,
     comb_capture,
@@ -199,7 +199,8 @@ def recover_grid(image, *, layouts=None) -> GridFit:
         return _frame_fit(rgb, bg, periodicity=0.0)
     sx, sy = strip_profiles(rgb, STRIPS)
     lines = fit_lines(above_floor(sx.sum(0)), above_floor(sy.sum(0)), w, h)
-    degrees = estimate_rotation(sx, sy)
+    # a turn is undone only for a gain of ROTATION_GAIN: out of reach of an almost perfect fit
+    degrees = estimate_rotation(sx, sy) if lines[2] < 1.0 - ROTATION_GAIN else 0.0
     if abs(degrees) >= MIN_DEGREES:
         turned = straighten(rgb, degrees)
         straight = fit_lines(*(above_floor(e) for e in edge_profiles(turned)), w, h)
@@ -230,6 +231,9 @@ def fit_lines(ex, ey, w, h):
     (p, phase_x, phase_y), score = pitch
     if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, w, h):
         return None, None, score, 0.0, None
+    square, captures = _square_lines(ex, ey, p, phase_x, phase_y, w, h)
+    if min(captures) >= CLEAR_CAPTURE:
+        return square  # one pitch already explains both axes: no other hypothesis can do better
     frame = min(w, h) / GRID
     best = []
     for e, phase, n in ((ex, phase_x, w), (ey, phase_y, h)):
@@ -245,22 +249,35 @@ def fit_lines(ex, ey, w, h):
         # the shared pitch unless an axis's own is clearly better: ties are float noise
         best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
     (_, qx, xs, found_x), (_, qy, ys, found_y) = best
-    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: fit both axes together
-        ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
-        # the joint fit pins the pitch with both axes' lines: walk from it without refitting
-        xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
-        ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
-        if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
-            # a weak regular grid: walking its lines to whatever edges are near would invent one
-            xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
+    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: both axes fitted together
+        return square
     periodicity = 0.5 * (line_capture(ex, xs, qx) + line_capture(ey, ys, qy))
     return xs, ys, periodicity, 0.5 * (found_x + found_y), (qx, qy)
 
 
+def _square_lines(ex, ey, p, phase_x, phase_y, w, h):
+    """`fit_lines`'s answer for square cells (both axes fitted together at the shared pitch, then walked), and each axis's line capture."""
+    ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
+    # the joint fit pins the pitch with both axes' lines: walk from it without refitting
+    xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
+    ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
+    if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
+        # a weak regular grid: walking its lines to whatever edges are near would invent one
+        xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
+    captures = line_capture(ex, xs, qx), line_capture(ey, ys, qy)
+    return (xs, ys, 0.5 * sum(captures), 0.5 * (found_x + found_y), (qx, qy)), captures
+
+
 def _hypotheses(e, p, phase, n, w, h):
-    """The shared pitch first, then (only when asked for more) the axis's own pitches."""
+    """The shared pitch first, then (only when asked for more) the axis's own pitches that differ from it."""
     yield p, phase
-    yield from own_pitches(e, n, w, h)
+    shared = comb_score(e, p, w, h)
+    for q, ph, score in own_pitches(e, n, w, h):
+        # the shared pitch again (own phase) walks the same lines; a pitch whose comb catches less
+        # of this axis's edges than the shared pitch's cannot win the walk either (it is the shared
+        # pitch's harmonic or noise): walking either costs time and decides nothing
+        if abs(q / p - 1) > SAME_PITCH and score >= shared:
+            yield q, ph
 
 
 def _any_axis_periodic(ex, ey, w, h) -> bool:
@@ -268,7 +285,7 @@ def _any_axis_periodic(ex, ey, w, h) -> bool:
     own_x, own_y = own_pitches(ex, w, w, h), own_pitches(ey, h, w, h)
     if not own_x or not own_y:
         return False
-    (px, phx), (py, phy) = own_x[0], own_y[0]
+    (px, phx, _), (py, phy, _) = own_x[0], own_y[0]
     return 0.5 * (comb_capture(ex, px, phx) + comb_capture(ey, py, phy)) >= MIN_PERIODICITY
 
 

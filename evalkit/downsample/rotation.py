@@ -40,10 +40,11 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
     ax, ay = above_floor(sx), above_floor(sy)
     if (ax.sum(1) > 0).sum() < 3 and (ay.sum(1) > 0).sum() < 3:
         return 0.0
+    spectra = _strip_spectra(ax, ay, h, w)  # once: every candidate turn only re-weighs them
     coarse = np.linspace(-MAX_DEGREES, MAX_DEGREES, 7)
-    best = coarse[int(np.argmax(_peakiness(ax, ay, h, w, coarse)))]
+    best = coarse[int(np.argmax(_peakiness(spectra, coarse)))]
     fine = best + np.linspace(-0.4, 0.4, 9)
-    score = _peakiness(ax, ay, h, w, fine)
+    score = _peakiness(spectra, fine)
     j = int(np.argmax(score))
     deg = float(fine[j])
     if 0 < j < fine.size - 1:
@@ -51,20 +52,14 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
         denom = y0 - 2 * y1 + y2
         if denom < 0:
             deg += float(np.clip(0.5 * (y0 - y2) / denom, -1, 1)) * (fine[1] - fine[0])
-    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= _peakiness(ax, ay, h, w, np.zeros(1))[0]:
+    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= _peakiness(spectra, np.zeros(1))[0]:
         return 0.0
     return deg
 
 
-def _peakiness(ax, ay, h, w, degrees):
-    """Per candidate turn: sum of squares of the strips' summed profiles once aligned, both axes (normalised).
-
-    Shifting a strip back by its predicted drift is a phase ramp on its
-    spectrum; by Parseval the sum of squares of the aligned sum is the energy
-    of the summed spectra, so every candidate costs one small matrix product.
-    """
-    slope = np.tan(np.radians(degrees))
-    total = np.zeros(degrees.size)
+def _strip_spectra(ax, ay, h, w):
+    """Per axis: the strips' spectra, their frequencies, centres, drift sign and normaliser (for `_peakiness`)."""
+    out = []
     # vertical lines drift by -slope per row, horizontal ones by +slope per column
     for strips, length, sign in ((ax, h, -1.0), (ay, w, 1.0)):
         s, n = strips.shape
@@ -76,7 +71,21 @@ def _peakiness(ax, ay, h, w, degrees):
         spec = spec[:, : spec.shape[1] // 2]
         omega = 2 * np.pi * np.arange(spec.shape[1]) / (2 * n)
         centres = (np.arange(s) + 0.5) * length / s - length / 2.0
-        drift = sign * slope[:, None] * centres[None, :]  # (A, S): where strip s's lines sit
+        out.append((spec, omega, sign * centres, norm))
+    return out
+
+
+def _peakiness(spectra, degrees):
+    """Per candidate turn: sum of squares of the strips' summed profiles once aligned, both axes (normalised).
+
+    Shifting a strip back by its predicted drift is a phase ramp on its
+    spectrum; by Parseval the sum of squares of the aligned sum is the energy
+    of the summed spectra, so every candidate costs one small matrix product.
+    """
+    slope = np.tan(np.radians(degrees))
+    total = np.zeros(degrees.size)
+    for spec, omega, centres, norm in spectra:
+        drift = slope[:, None] * centres[None, :]  # (A, S): where strip s's lines sit
         ramp = np.exp(1j * drift[:, :, None] * omega[None, None, :])  # undo a shift by `drift`
         summed = np.einsum("asf,sf->af", ramp, spec)
         power = np.abs(summed) ** 2
