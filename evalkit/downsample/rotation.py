@@ -86,12 +86,28 @@ def _peakiness(spectra, degrees):
     total = np.zeros(degrees.size)
     for spec, omega, centres, norm in spectra:
         drift = slope[:, None] * centres[None, :]  # (A, S): where strip s's lines sit
-        ramp = np.exp(1j * drift[:, :, None] * omega[None, None, :])  # undo a shift by `drift`
-        summed = np.einsum("asf,sf->af", ramp, spec)
+        summed = np.einsum("asf,sf->af", _phase_ramp(drift, omega), spec)
         power = np.abs(summed) ** 2
         power[:, 1:] *= 2  # the rfft holds half of the spectrum
         total += power.sum(1) / norm
     return total
+
+
+def _phase_ramp(drift, omega):
+    """``exp(1j * drift[:, :, None] * omega)`` (undo a shift by ``drift``) for evenly spaced ``omega`` from 0.
+
+    ``omega[f] = f * d``, so the ramp is ``z ** f`` with ``z = exp(1j * drift * d)``:
+    with ``f = B * q + r`` it is the product of ``z ** r`` and ``(z ** B) ** q``,
+    two small tables of exponentials instead of one per frequency.
+    """
+    f = omega.size
+    if f < 2:
+        return np.exp(1j * drift[:, :, None] * omega[None, None, :])
+    d = omega[1]
+    block = max(1, int(np.ceil(np.sqrt(f))))
+    r = np.exp(1j * drift[:, :, None] * (d * np.arange(block))[None, None, :])
+    q = np.exp(1j * drift[:, :, None] * (d * block * np.arange(-(-f // block)))[None, None, :])
+    return (q[:, :, :, None] * r[:, :, None, :]).reshape(drift.shape + (-1,))[:, :, :f]
 
 
 def straighten(rgb: np.ndarray, degrees: float) -> np.ndarray:
