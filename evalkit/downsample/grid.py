@@ -38,7 +38,7 @@ import numpy as np
 
 from evalkit.downsample.anchor import anchor, anchor_cols
 from evalkit.image_arrays import as_rgb_float
-from evalkit.downsample.lattice import Lattice, take_lines
+from evalkit.downsample.lattice import Lattice, line_pitch, take_lines
 from evalkit.downsample.layout import PUNK_LAYOUTS
 from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, comb_score, fit_pitch, own_pitches
 from evalkit.downsample.profiles import (
@@ -60,7 +60,7 @@ MIN_FIT_SIDE = 3 * GRID
 # Comb score below which the fitted grid is not trusted (photographs: median ~0.1).
 MIN_PERIODICITY = 0.2
 # A turn is undone only when the straightened image's lines catch this much more edge energy.
-ROTATION_GAIN = 0.02
+ROTATION_GAIN = 0.002
 
 # Lines are walked to their edges only on a grid whose regular comb catches at least this much.
 WALK_MIN_PERIODICITY = 0.4
@@ -231,9 +231,11 @@ def fit_lines(ex, ey, w, h):
     (p, phase_x, phase_y), score = pitch
     if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, w, h):
         return None, None, score, 0.0, None
-    square, captures = _square_lines(ex, ey, p, phase_x, phase_y, w, h)
-    if min(captures) >= CLEAR_CAPTURE:
-        return square  # one pitch already explains both axes: no other hypothesis can do better
+    square, captures, drawn = _square_lines(ex, ey, p, phase_x, phase_y, w, h)
+    if min(captures) >= CLEAR_CAPTURE and all(abs(q / p - 1) <= SAME_PITCH for q in drawn):
+        # one pitch already explains both axes, and the lines found are drawn at it (the walk
+        # can follow a pitch a few percent off): no other hypothesis can do better
+        return square
     frame = min(w, h) / GRID
     best = []
     for e, phase, n in ((ex, phase_x, w), (ey, phase_y, h)):
@@ -246,8 +248,10 @@ def fit_lines(ex, ey, w, h):
             if len(options) == 1 and line_capture(e, lines, q) >= CLEAR_CAPTURE:
                 break  # the shared pitch already explains this axis: nothing to gain
         top = max(options, key=lambda t: t[0])
-        # the shared pitch unless an axis's own is clearly better: ties are float noise
-        best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
+        # the shared pitch unless an axis's own is clearly better: ties are float noise; a walk that
+        # refitted the shared pitch away from it (a band of other cells) has no claim to that preference
+        shared = options[0][0] >= top[0] - SHARED_MARGIN and abs(options[0][1] / p - 1) <= SAME_PITCH
+        best.append(options[0] if shared else top)
     (_, qx, xs, found_x), (_, qy, ys, found_y) = best
     if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: both axes fitted together
         return square
@@ -256,7 +260,10 @@ def fit_lines(ex, ey, w, h):
 
 
 def _square_lines(ex, ey, p, phase_x, phase_y, w, h):
-    """`fit_lines`'s answer for square cells (both axes fitted together at the shared pitch, then walked), and each axis's line capture."""
+    """`fit_lines`'s answer for square cells (both axes fitted together at the shared pitch, then walked).
+
+    Also returns each axis's line capture and the pitch its walked lines are drawn at (least squares).
+    """
     ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
     # the joint fit pins the pitch with both axes' lines: walk from it without refitting
     xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
@@ -265,7 +272,7 @@ def _square_lines(ex, ey, p, phase_x, phase_y, w, h):
         # a weak regular grid: walking its lines to whatever edges are near would invent one
         xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
     captures = line_capture(ex, xs, qx), line_capture(ey, ys, qy)
-    return (xs, ys, 0.5 * sum(captures), 0.5 * (found_x + found_y), (qx, qy)), captures
+    return (xs, ys, 0.5 * sum(captures), 0.5 * (found_x + found_y), (qx, qy)), captures, (line_pitch(xs), line_pitch(ys))
 
 
 def _hypotheses(e, p, phase, n, w, h):

@@ -253,8 +253,9 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
     if ok.sum() < 2:
         return regular.copy(), found
     k = np.arange(regular.size)
-    # unfound lines: the drift of the found ones interpolated; beyond them the regular lattice
-    drift = np.interp(k, k[ok], found[ok] - regular[ok], left=0.0, right=0.0)
+    # unfound lines: the drift of the found ones interpolated; beyond them the outermost found drift
+    # (uneven cells add up: a line past the last edge found sits off the regular lattice like it)
+    drift = np.interp(k, k[ok], found[ok] - regular[ok])
     lines = regular + drift
     # keep cells at least half a pitch wide whatever the edges say
     # (a running maximum of the lines less half a pitch per line)
