@@ -51,7 +51,7 @@ from evalkit.downsample.profiles import (
     strip_profiles,
 )
 from evalkit.downsample.refine import fit_axis, fit_regular, frame_lines, walk_axis
-from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, estimate_rotation, straighten
+from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, measure_rotation, straighten
 from evalkit.downsample.vote import axis_samples, median_votes, vote_cells
 
 GRID = 24
@@ -59,8 +59,9 @@ GRID = 24
 MIN_FIT_SIDE = 3 * GRID
 # Comb score below which the fitted grid is not trusted (photographs: median ~0.1).
 MIN_PERIODICITY = 0.2
-# A turn is undone only when the straightened image's lines catch this much more edge energy.
-ROTATION_GAIN = 0.002
+# A turn is undone when the straightened image's lines catch this much more edge energy, or when
+# its strip profiles add up at least PEAK_GAIN peakier and its lines catch no more than this less.
+ROTATION_GAIN, PEAK_GAIN = 0.01, 0.01
 
 # Lines are walked to their edges only on a grid whose regular comb catches at least this much.
 WALK_MIN_PERIODICITY = 0.4
@@ -199,12 +200,14 @@ def recover_grid(image, *, layouts=None) -> GridFit:
         return _frame_fit(rgb, bg, periodicity=0.0)
     sx, sy = strip_profiles(rgb, STRIPS)
     lines = fit_lines(above_floor(sx.sum(0)), above_floor(sy.sum(0)), w, h)
-    # a turn is undone only for a gain of ROTATION_GAIN: out of reach of an almost perfect fit
-    degrees = estimate_rotation(sx, sy) if lines[2] < 1.0 - ROTATION_GAIN else 0.0
+    # every edge on a fitted line already: a turn that mattered would have moved some off them
+    degrees, sharper = measure_rotation(sx, sy) if lines[2] < 1.0 - 1e-6 else (0.0, 0.0)
     if abs(degrees) >= MIN_DEGREES:
         turned = straighten(rgb, degrees)
         straight = fit_lines(*(above_floor(e) for e in edge_profiles(turned)), w, h)
-        if straight[2] > lines[2] + ROTATION_GAIN:
+        # the comb forgives a line leaning by a pixel or two, the peakier profile does not: a turn
+        # is undone when it lines edges up clearly better and the straightened grid fits no worse
+        if straight[2] > lines[2] + ROTATION_GAIN or (sharper >= PEAK_GAIN and straight[2] >= lines[2] - ROTATION_GAIN):
             rgb, lines = turned, straight
         else:
             degrees = 0.0

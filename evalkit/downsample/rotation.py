@@ -36,10 +36,15 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
     strips add up to the peakiest profile (sum of squares) wins, refined on a
     finer step and by a parabola through the best three.
     """
+    return measure_rotation(sx, sy)[0]
+
+
+def measure_rotation(sx: np.ndarray, sy: np.ndarray) -> tuple[float, float]:
+    """`estimate_rotation` and its gain: how much peakier the strips add up under that turn than unturned (0 for none)."""
     h, w = sy.shape[1] + 1, sx.shape[1] + 1
     ax, ay = above_floor(sx), above_floor(sy)
     if (ax.sum(1) > 0).sum() < 3 and (ay.sum(1) > 0).sum() < 3:
-        return 0.0
+        return 0.0, 0.0
     spectra = _strip_spectra(ax, ay, h, w)  # once: every candidate turn only re-weighs them
     coarse = np.linspace(-MAX_DEGREES, MAX_DEGREES, 7)
     best = coarse[int(np.argmax(_peakiness(spectra, coarse)))]
@@ -52,9 +57,10 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
         denom = y0 - 2 * y1 + y2
         if denom < 0:
             deg += float(np.clip(0.5 * (y0 - y2) / denom, -1, 1)) * (fine[1] - fine[0])
-    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= _peakiness(spectra, np.zeros(1))[0]:
-        return 0.0
-    return deg
+    flat = _peakiness(spectra, np.zeros(1))[0]
+    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= flat:
+        return 0.0, 0.0
+    return deg, float(_peakiness(spectra, np.array([deg]))[0] / flat - 1.0)
 
 
 def _strip_spectra(ax, ay, h, w):
