@@ -38,9 +38,9 @@ import numpy as np
 
 from evalkit.downsample.anchor import anchor, anchor_cols
 from evalkit.image_arrays import as_rgb_float
-from evalkit.downsample.lattice import Lattice, take_lines
+from evalkit.downsample.lattice import Lattice, line_pitch, take_lines
 from evalkit.downsample.layout import PUNK_LAYOUTS
-from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, fit_pitch, own_pitches
+from evalkit.downsample.pitch import PITCH_PRIOR, SAME_PITCH, comb_score, fit_pitch, own_pitches
 from evalkit.downsample.profiles import (
     above_floor,
     comb_capture,
@@ -51,7 +51,7 @@ from evalkit.downsample.profiles import (
     strip_profiles,
 )
 from evalkit.downsample.refine import fit_axis, fit_regular, frame_lines, walk_axis
-from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, estimate_rotation, straighten
+from evalkit.downsample.rotation import MIN_DEGREES, STRIPS, measure_rotation, straighten
 from evalkit.downsample.vote import axis_samples, median_votes, vote_cells
 
 GRID = 24
@@ -59,8 +59,9 @@ GRID = 24
 MIN_FIT_SIDE = 3 * GRID
 # Comb score below which the fitted grid is not trusted (photographs: median ~0.1).
 MIN_PERIODICITY = 0.2
-# A turn is undone only when the straightened image's lines catch this much more edge energy.
-ROTATION_GAIN = 0.02
+# A turn is undone when the straightened image's lines catch this much more edge energy, or when
+# its strip profiles add up at least PEAK_GAIN peakier and its lines catch no more than this less.
+ROTATION_GAIN, PEAK_GAIN = 0.01, 0.01
 
 # Lines are walked to their edges only on a grid whose regular comb catches at least this much.
 WALK_MIN_PERIODICITY = 0.4
@@ -199,11 +200,14 @@ def recover_grid(image, *, layouts=None) -> GridFit:
         return _frame_fit(rgb, bg, periodicity=0.0)
     sx, sy = strip_profiles(rgb, STRIPS)
     lines = fit_lines(above_floor(sx.sum(0)), above_floor(sy.sum(0)), w, h)
-    degrees = estimate_rotation(sx, sy)
+    # every edge on a fitted line already: a turn that mattered would have moved some off them
+    degrees, sharper = measure_rotation(sx, sy) if lines[2] < 1.0 - 1e-6 else (0.0, 0.0)
     if abs(degrees) >= MIN_DEGREES:
         turned = straighten(rgb, degrees)
         straight = fit_lines(*(above_floor(e) for e in edge_profiles(turned)), w, h)
-        if straight[2] > lines[2] + ROTATION_GAIN:
+        # the comb forgives a line leaning by a pixel or two, the peakier profile does not: a turn
+        # is undone when it lines edges up clearly better and the straightened grid fits no worse
+        if straight[2] > lines[2] + ROTATION_GAIN or (sharper >= PEAK_GAIN and straight[2] >= lines[2] - ROTATION_GAIN):
             rgb, lines = turned, straight
         else:
             degrees = 0.0
@@ -230,6 +234,11 @@ def fit_lines(ex, ey, w, h):
     (p, phase_x, phase_y), score = pitch
     if score < MIN_PERIODICITY and not _any_axis_periodic(ex, ey, w, h):
         return None, None, score, 0.0, None
+    square, captures, drawn = _square_lines(ex, ey, p, phase_x, phase_y, w, h)
+    if min(captures) >= CLEAR_CAPTURE and all(abs(q / p - 1) <= SAME_PITCH for q in drawn):
+        # one pitch already explains both axes, and the lines found are drawn at it (the walk
+        # can follow a pitch a few percent off): no other hypothesis can do better
+        return square
     frame = min(w, h) / GRID
     best = []
     for e, phase, n in ((ex, phase_x, w), (ey, phase_y, h)):
@@ -242,25 +251,43 @@ def fit_lines(ex, ey, w, h):
             if len(options) == 1 and line_capture(e, lines, q) >= CLEAR_CAPTURE:
                 break  # the shared pitch already explains this axis: nothing to gain
         top = max(options, key=lambda t: t[0])
-        # the shared pitch unless an axis's own is clearly better: ties are float noise
-        best.append(options[0] if options[0][0] >= top[0] - SHARED_MARGIN else top)
+        # the shared pitch unless an axis's own is clearly better: ties are float noise; a walk that
+        # refitted the shared pitch away from it (a band of other cells) has no claim to that preference
+        shared = options[0][0] >= top[0] - SHARED_MARGIN and abs(options[0][1] / p - 1) <= SAME_PITCH
+        best.append(options[0] if shared else top)
     (_, qx, xs, found_x), (_, qy, ys, found_y) = best
-    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: fit both axes together
-        ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
-        # the joint fit pins the pitch with both axes' lines: walk from it without refitting
-        xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
-        ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
-        if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
-            # a weak regular grid: walking its lines to whatever edges are near would invent one
-            xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
+    if abs(qx / qy - 1) <= SAME_PITCH:  # square cells after all: both axes fitted together
+        return square
     periodicity = 0.5 * (line_capture(ex, xs, qx) + line_capture(ey, ys, qy))
     return xs, ys, periodicity, 0.5 * (found_x + found_y), (qx, qy)
 
 
+def _square_lines(ex, ey, p, phase_x, phase_y, w, h):
+    """`fit_lines`'s answer for square cells (both axes fitted together at the shared pitch, then walked).
+
+    Also returns each axis's line capture and the pitch its walked lines are drawn at (least squares).
+    """
+    ox, px, oy, py = fit_regular(ex, ey, p, phase_x, p, phase_y)
+    # the joint fit pins the pitch with both axes' lines: walk from it without refitting
+    xs, found_x, qx = walk_axis(ex, ox, px, w, refits=0)
+    ys, found_y, qy = walk_axis(ey, oy, py, h, refits=0)
+    if 0.5 * (comb_capture(ex, px, ox) + comb_capture(ey, py, oy)) < WALK_MIN_PERIODICITY:
+        # a weak regular grid: walking its lines to whatever edges are near would invent one
+        xs, ys = frame_lines(ox, px, w), frame_lines(oy, py, h)
+    captures = line_capture(ex, xs, qx), line_capture(ey, ys, qy)
+    return (xs, ys, 0.5 * sum(captures), 0.5 * (found_x + found_y), (qx, qy)), captures, (line_pitch(xs), line_pitch(ys))
+
+
 def _hypotheses(e, p, phase, n, w, h):
-    """The shared pitch first, then (only when asked for more) the axis's own pitches."""
+    """The shared pitch first, then (only when asked for more) the axis's own pitches that differ from it."""
     yield p, phase
-    yield from own_pitches(e, n, w, h)
+    shared = comb_score(e, p, w, h)
+    for q, ph, score in own_pitches(e, n, w, h):
+        # the shared pitch again (own phase) walks the same lines; a pitch whose comb catches less
+        # of this axis's edges than the shared pitch's cannot win the walk either (it is the shared
+        # pitch's harmonic or noise): walking either costs time and decides nothing
+        if abs(q / p - 1) > SAME_PITCH and score >= shared:
+            yield q, ph
 
 
 def _any_axis_periodic(ex, ey, w, h) -> bool:
@@ -268,7 +295,7 @@ def _any_axis_periodic(ex, ey, w, h) -> bool:
     own_x, own_y = own_pitches(ex, w, w, h), own_pitches(ey, h, w, h)
     if not own_x or not own_y:
         return False
-    (px, phx), (py, phy) = own_x[0], own_y[0]
+    (px, phx, _), (py, phy, _) = own_x[0], own_y[0]
     return 0.5 * (comb_capture(ex, px, phx) + comb_capture(ey, py, phy)) >= MIN_PERIODICITY
 
 

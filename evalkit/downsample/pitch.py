@@ -61,8 +61,8 @@ def fit_pitch(ex, ey, w, h):
     return (p, phase_x, phase_y), score
 
 
-def own_pitches(e: np.ndarray, side: int, w: int, h: int) -> list[tuple[float, float]]:
-    """The `OWN_CANDIDATES` best ``(pitch, phase)`` of one axis's profile ``e`` on its own, best first.
+def own_pitches(e: np.ndarray, side: int, w: int, h: int) -> list[tuple[float, float, float]]:
+    """The `OWN_CANDIDATES` best ``(pitch, phase, comb score)`` of one axis's profile ``e`` on its own, best first.
 
     ``side`` is that axis's frame length: its frame pitch (the punk filling
     this axis only) is always among the hypotheses.
@@ -78,16 +78,22 @@ def own_pitches(e: np.ndarray, side: int, w: int, h: int) -> list[tuple[float, f
         pa, (phase,), raw = _search_pitch((e,), c, span=0.03, steps=13)
         scored.append((raw - PITCH_PRIOR * abs(np.log(pa / frame)), pa, phase))
     scored.sort(reverse=True)
-    kept: list[tuple[float, float]] = []
+    kept: list[tuple[float, float, float]] = []
     for _, pa, _ in scored:
-        if len(kept) < OWN_CANDIDATES and all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
-            pa, (phase,), _ = _search_pitch((e,), pa, span=0.004, steps=9)
-            kept.append((pa, phase))
+        if len(kept) < OWN_CANDIDATES and all(abs(pa / q - 1) > SAME_PITCH for q, _, _ in kept):
+            pa, (phase,), raw = _search_pitch((e,), pa, span=0.004, steps=9)
+            kept.append((pa, phase, raw - PITCH_PRIOR * abs(np.log(pa / frame))))
     for pa in filled:  # always a hypothesis: uneven cells can hide it from the comb
-        if all(abs(pa / q - 1) > SAME_PITCH for q, _ in kept):
-            pa, (phase,), _ = _search_pitch((e,), pa, span=0.03, steps=13)
-            kept.append((pa, phase))
+        if all(abs(pa / q - 1) > SAME_PITCH for q, _, _ in kept):
+            pa, (phase,), raw = _search_pitch((e,), pa, span=0.03, steps=13)
+            kept.append((pa, phase, raw - PITCH_PRIOR * abs(np.log(pa / frame))))
     return kept
+
+
+def comb_score(e: np.ndarray, pitch: float, w: int, h: int) -> float:
+    """One axis's comb score at ``pitch`` (best phase), as `own_pitches` ranks its hypotheses: raw capture minus the prior."""
+    _, _, raw = _search_pitch((e,), pitch, span=0.0, steps=1)
+    return raw - PITCH_PRIOR * abs(np.log(pitch / (min(w, h) / GRID)))
 
 
 def _candidates(spec, n, pmin, pmax, frame) -> list[float]:

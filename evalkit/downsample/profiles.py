@@ -46,12 +46,25 @@ def strip_profiles(rgb: np.ndarray, strips: int = 1) -> tuple[np.ndarray, np.nda
         ex = np.einsum("ij,ij->j", dx, dx).reshape(w - 1, 3).sum(1, dtype=np.float64) * sy_
         ey = np.einsum("ij,ij->i", dy, dy).astype(np.float64)
         return ex[None], ey[None]
-    starts_r = (np.arange(strips) * rows.shape[0]) // strips
-    sx = np.add.reduceat(dx * dx, starts_r, axis=0).reshape(strips, w - 1, 3).sum(2, dtype=np.float64) * sy_
-    per_px = (dy * dy).reshape(h - 1, w, 3).sum(2)
-    starts_c = (np.arange(strips) * w) // strips
-    sy = np.add.reduceat(per_px, starts_c, axis=1).T.astype(np.float64)
-    return sx, sy
+    sx = _band_energy(dx, strips).reshape(strips, w - 1, 3).sum(2, dtype=np.float64) * sy_
+    if w % strips == 0:  # bands of whole columns: (H - 1, strips, band * 3)
+        bands = dy.reshape(h - 1, strips, -1)
+        sy = np.einsum("isj,isj->si", bands, bands)
+    else:
+        sy = _band_energy(dy.reshape(h - 1, w, 3).transpose(1, 0, 2).reshape(w, -1), strips).reshape(strips, h - 1, 3).sum(2)
+    return sx, sy.astype(np.float64)
+
+
+def _band_energy(d: np.ndarray, strips: int) -> np.ndarray:
+    """Sum of squares of ``d`` (n, m) within ``strips`` equal bands of its rows, (strips, m).
+
+    One einsum, no squared copy, when the bands are equal; else `reduceat`.
+    """
+    n = d.shape[0]
+    if n % strips == 0:
+        bands = d.reshape(strips, n // strips, -1)
+        return np.einsum("sij,sij->sj", bands, bands)
+    return np.add.reduceat(d * d, (np.arange(strips) * n) // strips, axis=0)
 
 
 def edge_profiles(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

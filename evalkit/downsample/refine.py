@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # A found line is within this share of a pitch of the previous line plus one pitch.
@@ -113,29 +115,35 @@ def _fit_lines(axes):
     """
     if any(k.size < 3 for k, _ in axes):
         return None
-    rows, target = [], []
-    for i, (k, b) in enumerate(axes):
-        cols = np.zeros((k.size, len(axes) + 1))
-        cols[:, i] = 1.0
-        cols[:, -1] = k
-        rows.append(cols)
-        target.append(b)
-    sol, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(target), rcond=None)
-    if not np.isfinite(sol).all() or sol[-1] <= 0:
+    # closed form: the shared slope from every axis's centred (k, b), then each intercept
+    num = den = 0.0
+    means = []
+    for k, b in axes:
+        k, b = np.asarray(k, np.float64), np.asarray(b, np.float64)
+        km, bm = k.mean(), b.mean()
+        dk = k - km
+        num += float(dk @ (b - bm))
+        den += float(dk @ dk)
+        means.append((km, bm))
+    if den <= 0:
         return None
-    return tuple(float(v) for v in sol[:-1]), float(sol[-1])
+    p = num / den
+    if not np.isfinite(p) or p <= 0:
+        return None
+    return tuple(float(bm - p * km) for km, bm in means), float(p)
 
 
 def _peak_between(values: list, lo: float, hi: float, floor: float) -> float | None:
     """Sub-pixel position of the strongest boundary in ``[lo, hi]`` above ``floor`` (as `_peak_near`), or None."""
     n = len(values) + 1
-    b0, b1 = max(1, int(np.ceil(lo))), min(n - 1, int(np.floor(hi)))
-    best, at = floor, None
-    for b in range(b0, b1 + 1):
-        if values[b - 1] > best:
-            best, at = values[b - 1], b
-    if at is None:
+    b0, b1 = max(1, math.ceil(lo)), min(n - 1, math.floor(hi))
+    if b1 < b0:
         return None
+    seg = values[b0 - 1 : b1]
+    best = max(seg)  # the first strongest boundary (C loops: this runs for every line of every walk)
+    if not best > floor:
+        return None
+    at = b0 + seg.index(best)
     num = den = 0.0
     for b in (at - 1, at, at + 1):
         b = min(max(b, 1), n - 1)
@@ -166,7 +174,10 @@ def walk_axis(e: np.ndarray, origin: float, pitch: float, n: int, refits: int | 
         if ok.sum() < 3:
             break
         k = np.nonzero(ok)[0]
-        slope, icpt = np.polyfit(k, found[ok], 1)
+        fit = _fit_lines([(k, found[ok])])
+        if fit is None:
+            break
+        (icpt,), slope = fit
         if not abs(slope / pitch - 1) <= REFIT_SHARE or abs(slope / pitch - 1) < 1e-3:
             break
         regular2 = frame_lines(icpt % slope, slope, n)
@@ -219,16 +230,19 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
     _, s_mid = _peak_near(e, regular[mid], WALK_SHARE * pitch)
     start = int(mid[int(np.argmax(s_mid))])
     values = e.tolist()  # one line at a time: plain floats beat numpy calls on a handful of boundaries
+    reg = regular.tolist()
+    walk, reach = WALK_SHARE * pitch, MAX_DRIFT * pitch
     for direction in (1, -1):
         last = None
         k = start if direction == 1 else start - 1
-        while 0 <= k < regular.size:
-            if not (1 <= regular[k] <= n - 1):
+        while 0 <= k < len(reg):
+            r = reg[k]
+            if not (1 <= r <= n - 1):
                 k += direction
                 continue
-            pred = regular[k] if last is None else last[1] + (k - last[0]) * pitch
-            lo = max(pred - WALK_SHARE * pitch, regular[k] - MAX_DRIFT * pitch)
-            hi = min(pred + WALK_SHARE * pitch, regular[k] + MAX_DRIFT * pitch)
+            pred = r if last is None else last[1] + (k - last[0]) * pitch
+            lo = max(pred - walk, r - reach)
+            hi = min(pred + walk, r + reach)
             if hi > lo:
                 pos = _peak_between(values, lo, hi, floor)
                 if pos is not None:
@@ -239,10 +253,12 @@ def walk_lines(e: np.ndarray, regular: np.ndarray, pitch: float) -> tuple[np.nda
     if ok.sum() < 2:
         return regular.copy(), found
     k = np.arange(regular.size)
-    # unfound lines: the drift of the found ones interpolated; beyond them the regular lattice
-    drift = np.interp(k, k[ok], found[ok] - regular[ok], left=0.0, right=0.0)
+    # unfound lines: the drift of the found ones interpolated; beyond them the outermost found drift
+    # (uneven cells add up: a line past the last edge found sits off the regular lattice like it)
+    drift = np.interp(k, k[ok], found[ok] - regular[ok])
     lines = regular + drift
     # keep cells at least half a pitch wide whatever the edges say
-    for i in range(1, lines.size):
-        lines[i] = max(lines[i], lines[i - 1] + 0.5 * pitch)
+    # (a running maximum of the lines less half a pitch per line)
+    half = 0.5 * pitch * np.arange(lines.size)
+    lines = np.maximum.accumulate(lines - half) + half
     return lines, found

@@ -36,14 +36,20 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
     strips add up to the peakiest profile (sum of squares) wins, refined on a
     finer step and by a parabola through the best three.
     """
+    return measure_rotation(sx, sy)[0]
+
+
+def measure_rotation(sx: np.ndarray, sy: np.ndarray) -> tuple[float, float]:
+    """`estimate_rotation` and its gain: how much peakier the strips add up under that turn than unturned (0 for none)."""
     h, w = sy.shape[1] + 1, sx.shape[1] + 1
     ax, ay = above_floor(sx), above_floor(sy)
     if (ax.sum(1) > 0).sum() < 3 and (ay.sum(1) > 0).sum() < 3:
-        return 0.0
+        return 0.0, 0.0
+    spectra = _strip_spectra(ax, ay, h, w)  # once: every candidate turn only re-weighs them
     coarse = np.linspace(-MAX_DEGREES, MAX_DEGREES, 7)
-    best = coarse[int(np.argmax(_peakiness(ax, ay, h, w, coarse)))]
+    best = coarse[int(np.argmax(_peakiness(spectra, coarse)))]
     fine = best + np.linspace(-0.4, 0.4, 9)
-    score = _peakiness(ax, ay, h, w, fine)
+    score = _peakiness(spectra, fine)
     j = int(np.argmax(score))
     deg = float(fine[j])
     if 0 < j < fine.size - 1:
@@ -51,20 +57,15 @@ def estimate_rotation(sx: np.ndarray, sy: np.ndarray) -> float:
         denom = y0 - 2 * y1 + y2
         if denom < 0:
             deg += float(np.clip(0.5 * (y0 - y2) / denom, -1, 1)) * (fine[1] - fine[0])
-    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= _peakiness(ax, ay, h, w, np.zeros(1))[0]:
-        return 0.0
-    return deg
+    flat = _peakiness(spectra, np.zeros(1))[0]
+    if not np.isfinite(deg) or abs(deg) > MAX_DEGREES or score.max() <= flat:
+        return 0.0, 0.0
+    return deg, float(_peakiness(spectra, np.array([deg]))[0] / flat - 1.0)
 
 
-def _peakiness(ax, ay, h, w, degrees):
-    """Per candidate turn: sum of squares of the strips' summed profiles once aligned, both axes (normalised).
-
-    Shifting a strip back by its predicted drift is a phase ramp on its
-    spectrum; by Parseval the sum of squares of the aligned sum is the energy
-    of the summed spectra, so every candidate costs one small matrix product.
-    """
-    slope = np.tan(np.radians(degrees))
-    total = np.zeros(degrees.size)
+def _strip_spectra(ax, ay, h, w):
+    """Per axis: the strips' spectra, their frequencies, centres, drift sign and normaliser (for `_peakiness`)."""
+    out = []
     # vertical lines drift by -slope per row, horizontal ones by +slope per column
     for strips, length, sign in ((ax, h, -1.0), (ay, w, 1.0)):
         s, n = strips.shape
@@ -76,13 +77,43 @@ def _peakiness(ax, ay, h, w, degrees):
         spec = spec[:, : spec.shape[1] // 2]
         omega = 2 * np.pi * np.arange(spec.shape[1]) / (2 * n)
         centres = (np.arange(s) + 0.5) * length / s - length / 2.0
-        drift = sign * slope[:, None] * centres[None, :]  # (A, S): where strip s's lines sit
-        ramp = np.exp(1j * drift[:, :, None] * omega[None, None, :])  # undo a shift by `drift`
-        summed = np.einsum("asf,sf->af", ramp, spec)
+        out.append((spec, omega, sign * centres, norm))
+    return out
+
+
+def _peakiness(spectra, degrees):
+    """Per candidate turn: sum of squares of the strips' summed profiles once aligned, both axes (normalised).
+
+    Shifting a strip back by its predicted drift is a phase ramp on its
+    spectrum; by Parseval the sum of squares of the aligned sum is the energy
+    of the summed spectra, so every candidate costs one small matrix product.
+    """
+    slope = np.tan(np.radians(degrees))
+    total = np.zeros(degrees.size)
+    for spec, omega, centres, norm in spectra:
+        drift = slope[:, None] * centres[None, :]  # (A, S): where strip s's lines sit
+        summed = np.einsum("asf,sf->af", _phase_ramp(drift, omega), spec)
         power = np.abs(summed) ** 2
         power[:, 1:] *= 2  # the rfft holds half of the spectrum
         total += power.sum(1) / norm
     return total
+
+
+def _phase_ramp(drift, omega):
+    """``exp(1j * drift[:, :, None] * omega)`` (undo a shift by ``drift``) for evenly spaced ``omega`` from 0.
+
+    ``omega[f] = f * d``, so the ramp is ``z ** f`` with ``z = exp(1j * drift * d)``:
+    with ``f = B * q + r`` it is the product of ``z ** r`` and ``(z ** B) ** q``,
+    two small tables of exponentials instead of one per frequency.
+    """
+    f = omega.size
+    if f < 2:
+        return np.exp(1j * drift[:, :, None] * omega[None, None, :])
+    d = omega[1]
+    block = max(1, int(np.ceil(np.sqrt(f))))
+    r = np.exp(1j * drift[:, :, None] * (d * np.arange(block))[None, None, :])
+    q = np.exp(1j * drift[:, :, None] * (d * block * np.arange(-(-f // block)))[None, None, :])
+    return (q[:, :, :, None] * r[:, :, None, :]).reshape(drift.shape + (-1,))[:, :, :f]
 
 
 def straighten(rgb: np.ndarray, degrees: float) -> np.ndarray:

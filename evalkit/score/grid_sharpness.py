@@ -36,7 +36,7 @@ import numpy as np
 from evalkit.downsample.grid import GRID, GridFit
 from evalkit.image_arrays import as_rgb_float
 from evalkit.downsample.lattice import cell_index
-from evalkit.downsample.rotation import straight_coords
+from evalkit.downsample.rotation import straight_coords, straighten
 from evalkit.score.rounding import rounded
 
 # Pixels (per side) sampled for the block model: about this many per axis.
@@ -76,8 +76,9 @@ def grid_sharpness(image, fit: GridFit) -> GridSharpness:
     """
     # the block model follows the turn pixel by pixel (no resampling of the render);
     # the edge windows are read on the render turned back
-    explained = block_model_r2(as_rgb_float(image), fit)
-    acuity = edge_acuity(fit.straighten(image), fit)
+    rgb = as_rgb_float(image)
+    explained = block_model_r2(rgb, fit)
+    acuity = edge_acuity(straighten(rgb, fit.rotation), fit)
     return GridSharpness(score=float(acuity * explained), acuity=float(acuity), explained=float(explained))
 
 
@@ -119,16 +120,41 @@ def block_model_r2(rgb: np.ndarray, fit: GridFit) -> float:
     ys, xs = sample_grid(rgb)
     step = ys[1] - ys[0] if ys.size > 1 else 1
     sub = rgb[ys[0] :: step, xs[0] :: step] if xs.size > 1 and xs[1] - xs[0] == step else rgb[np.ix_(ys, xs)]
-    pred = block_model(rgb, fit, ys, xs)
+    sub = np.ascontiguousarray(sub)  # one copy: every sum below reads it at full speed
     n = sub.shape[0] * sub.shape[1]
-    mean = sub.mean(axis=(0, 1), dtype=np.float64)
     sq = np.einsum("ijk,ijk->k", sub, sub, dtype=np.float64)
+    if fit.rotation:
+        diff = sub - block_model(rgb, fit, ys, xs)
+        resid = float(np.einsum("ijk,ijk->", diff, diff, dtype=np.float64))
+        sums = np.einsum("ijk->k", sub, dtype=np.float64)
+    else:
+        resid, sums = _blockwise_residual(sub, fit, ys, xs, rgb.shape, float(sq.sum()))
+    mean = sums / n
     total = float((sq - n * mean * mean).sum())
     if not np.isfinite(total) or total < 1e-9 * n:
         return 0.0
-    diff = sub - pred
-    resid = float(np.einsum("ijk,ijk->", diff, diff, dtype=np.float64))
     return float(np.clip(1.0 - resid / total, 0.0, 1.0))
+
+
+def _blockwise_residual(sub, fit, ys, xs, shape, sum_sq):
+    """``sum((sub - block model)^2)`` for an unturned lattice, and ``sub``'s channel sums, from per-block sums.
+
+    Sampled rows (columns) run through the cells in order, so each block of
+    the model is one rectangle of ``sub``: ``sum(sub^2) - 2 sum(cell . block
+    sum) + sum(count * cell^2)``.
+    """
+    cy = np.clip(fit.cell_of_pixels(0, shape[0])[ys] + 1, 0, GRID + 1)
+    cx = np.clip(fit.cell_of_pixels(1, shape[1])[xs] + 1, 0, GRID + 1)
+    ry = np.flatnonzero(np.r_[True, cy[1:] != cy[:-1]])  # first sampled row of each run of one cell
+    rx = np.flatnonzero(np.r_[True, cx[1:] != cx[:-1]])
+    sums = np.add.reduceat(np.add.reduceat(sub, ry, axis=0, dtype=np.float64), rx, axis=1)
+    counts = np.outer(np.diff(np.r_[ry, cy.size]), np.diff(np.r_[rx, cx.size]))
+    padded = np.empty((GRID + 2, GRID + 2, 3), np.float64)
+    padded[:] = np.asarray(fit.background, np.float64) / 255.0
+    padded[1:-1, 1:-1] = fit.cells_float
+    cells = padded[cy[ry]][:, cx[rx]]
+    resid = sum_sq - 2.0 * float((cells * sums).sum()) + float((counts[..., None] * cells * cells).sum())
+    return max(resid, 0.0), sums.sum(axis=(0, 1))
 
 
 def edge_acuity(rgb: np.ndarray, fit: GridFit, pairs: np.ndarray | None = None) -> float | None:

@@ -7,6 +7,7 @@ below, or beside), and the whole grid turned by up to a degree.
 """
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from score_synth import blur, drawn_like_a_model, examples, golden_set, punk, upscale
@@ -55,6 +56,37 @@ def test_exact_24x24_in_at_least_95_percent_of_draws(draws):
 def test_crisp_draws_score_like_the_even_grid(reference, d):
     cells = punk(d["pid"])
     drawn, even = score_image(render(d), reference), score_image(upscale(cells, 512), reference)
+    assert abs(drawn.grid_sharpness - even.grid_sharpness) <= 0.03, (drawn.sharpness, even.sharpness, drawn.fit.to_dict())
+    assert abs(drawn.photorealism - even.photorealism) <= 0.02, (drawn.realism, even.realism, drawn.fit.to_dict())
+
+
+# The worst draws of deeper runs (EVALKIT_HYPOTHESIS_SCALE, and 350 seeded draws), each a cause fixed:
+# a band whose walk refitted the shared pitch away and kept its preference (not exact, texture 0.2);
+# turns of 0.15 to 0.3 degree the comb forgives but the block model does not (explained 0.965);
+# non-square cells 3-4% apart walked as square; lines past the last edge found snapped back to
+# the regular lattice.
+WORST_DRAWS = [
+    dict(pid="0119", pitch_x=19.393868851713187, pitch_y=22.49253435002361, unevenness=0.07724457144963724,
+         degrees=0.45151537010373977, fx=0.08280857589649471, fy=0.3527434156964051, seed=847525460),
+    dict(pid="0127", pitch_x=19.81920607598547, pitch_y=21.27449327411572, unevenness=0.07348100868022209,
+         degrees=0.22159687784361748, fx=0.3828380088978549, fy=0.5657739072162552, seed=730839918),
+    dict(pid="1374", pitch_x=20.390013306589413, pitch_y=19.764458161009706, unevenness=0.033254506732434935,
+         degrees=-0.2780571483432983, fx=0.5769076431162621, fy=0.5278200781124773, seed=1763570707),
+    dict(pid="3100", pitch_x=21.82452587542909, pitch_y=22.05460465168476, unevenness=0.06699347375700411,
+         degrees=-0.22541016989625207, fx=0.6239027819391343, fy=0.5919027832141105, seed=763106555),
+    dict(pid="0100", pitch_x=22.926618530367833, pitch_y=23.890969937230764, unevenness=0.10125486748424721,
+         degrees=-0.15178702911197428, fx=0.9796887085096565, fy=0.9739844048523552, seed=1511368431),
+    dict(pid="0002", pitch_x=21.112113256476476, pitch_y=21.678748067725287, unevenness=0.10531721557049281,
+         degrees=0.00840968988910773, fx=0.37914767869986854, fy=0.25657270258042775, seed=1221367558),
+]
+
+
+@pytest.mark.parametrize("d", WORST_DRAWS, ids=[f"{d['pid']}@{d['degrees']:+.2f}deg" for d in WORST_DRAWS])
+def test_worst_draws_found_by_deeper_runs(reference, d):
+    cells = punk(d["pid"])
+    img = render(d)
+    drawn, even = score_image(img, reference), score_image(upscale(cells, 512), reference)
+    assert exact(drawn.fit, cells), drawn.fit.to_dict()
     assert abs(drawn.grid_sharpness - even.grid_sharpness) <= 0.03, (drawn.sharpness, even.sharpness, drawn.fit.to_dict())
     assert abs(drawn.photorealism - even.photorealism) <= 0.02, (drawn.realism, even.realism, drawn.fit.to_dict())
 

@@ -41,7 +41,7 @@ def test_each_axis_has_its_own_pitch_in_a_band(golden):
     ex, ey = profiles(img)
     h, w = img.shape[:2]
     assert fit_pitch(ex, ey, w, h) is not None
-    assert any(abs(p - 18.0) < 0.3 for p, _ in own_pitches(ey, h, w, h))
+    assert any(abs(p - 18.0) < 0.3 for p, _, _ in own_pitches(ey, h, w, h))
 
 
 def test_walk_follows_uneven_lines_within_its_bound(golden):
