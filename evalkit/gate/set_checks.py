@@ -59,7 +59,7 @@ def diversity_verdict(set_scores, floor: float) -> Verdict:
     passed = d.relative >= floor
     return Verdict("set", "diversity", passed, d.relative, threshold=floor, baseline=d.golden_vendi, properties=props,
                    message=(f"diversity: {d.n} renders hold {d.vendi:.2f} distinct punks (Vendi), "
-                            f"{d.relative:.2f} of the golden punks' {d.golden_vendi:.2f} at the same count, "
+                            f"{d.relative:.2f} of the {d.golden_vendi:.2f} of golden punks drawn for this suite, "
                             f"{'>=' if passed else '<'} {floor:.2f}"))
 
 
