@@ -16,12 +16,14 @@ from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EvalkitError
 # Subcommand modules in the order of the data path (the gate runs as pytest); a module
 # that does not exist yet is simply not offered.
 SUBCOMMAND_MODULES = [
+    "evalkit.golden.cli",  # init
     "evalkit.inspect.cli",
     "evalkit.render.cli",
     "evalkit.score.cli",
     "evalkit.compare.cli",
     "evalkit.report.cli",
     "evalkit.sync.cli",
+    "evalkit.gate.cli",  # gate: pytest evalkit from any folder
 ]
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

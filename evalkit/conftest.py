@@ -17,8 +17,9 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.quality import leaderboard
+from evalkit.gate.project import gate_settings
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
-from evalkit.paths import DEFAULT_CHECKPOINT
+from evalkit.paths import DEFAULT_CHECKPOINT, DEFAULT_GOLDEN
 from evalkit.plugin import GATE_REQUESTED, GATE_SESSION, SUMMARY_LINES, option
 from evalkit.render.options import check_overrides, render_overrides
 from evalkit.terminal_text import printable
@@ -40,6 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     given = {f.name: option(config, f.name) for f in fields(Options) if f.name not in DERIVED}
     try:
+        # The command line, then the project's evalkit.toml [gate] (evalkit init), then evalkit's defaults.
+        project = gate_settings(Path(config.rootpath))
+        given["golden"] = given["golden"] or project.get("golden") or DEFAULT_GOLDEN
+        given["prompts"] = given["prompts"] or project.get("prompts")
         opts = Options(
             **given,
             checkpoints=resolve_checkpoints(option(config, "checkpoint"), option(config, "checkpoint_dir"),

@@ -104,13 +104,14 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
         help="torch.compile the UNet and VAE decoder (GPU: ~1 min once, then ~1.5x faster; part of the cache key).",
     )
     add(
-        "--golden", default=str(DEFAULT_GOLDEN), metavar="DIR",
-        help="Golden punks: evalkit's golden/ folder or a kohya training folder "
-        "(N_name/ subfolders of image + .txt caption). Default: %(default)s",
+        "--golden", default=None, metavar="DIR",
+        help="Golden punks: evalkit's golden set or a kohya training folder "
+        "(N_name/ subfolders of image + .txt caption). Default: [gate] golden in ./evalkit.toml, "
+        "else the golden set evalkit ships.",
     )
     add(
         "--prompts", default=None, metavar="FILE",
-        help="Prompt suite (TOML). Default: prompts.toml inside --golden.",
+        help="Prompt suite (TOML). Default: [gate] prompts in ./evalkit.toml, else prompts.toml inside --golden.",
     )
     add(
         "--lora-scale", type=float, default=1.0, metavar="W",
@@ -122,7 +123,8 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
     )
     add(
         "--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-        help="Where the render cache, reports and score store live. Default: %(default)s",
+        help="Where the render cache, reports and score store live (EVALKIT_REPORTS_DIR moves the default). "
+        "Default: %(default)s in the current folder.",
     )
     add(
         "--update-baseline", action="store_true",
