@@ -17,6 +17,7 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.quality import leaderboard
+from evalkit.gate.progress import progress_factory
 from evalkit.gate.project import gate_settings
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
 from evalkit.paths import DEFAULT_CHECKPOINT, DEFAULT_GOLDEN
@@ -61,6 +62,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # properties are outside the strict xunit2 schema (its default junit_family), which buried the
     # run's summary under ~140 identical warnings. The properties are written either way.
     config.addinivalue_line("filterwarnings", "ignore:record_property is incompatible with junit_family")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The render line needs the terminal reporter, which is registered after this conftest's pytest_configure."""
+    gate: GateSession | None = session.config.stash.get(GATE_SESSION, None)
+    if gate is not None:
+        gate.progress = progress_factory(session.config, option(session.config, "progress"))
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,9 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
     )
     add("--render-only", action="store_true", help="Render into the cache; score nothing.")
     add("--score-only", action="store_true", help="Score from the cache; never render.")
+    add("--progress", action="store_true",
+        help="Show the render line (images done/total, img/s, ETA) even when the output is not a terminal "
+        "(a CI log: one line per tenth); -q hides it.")
     add("--report", action="store_true", help="Write the HTML report after the run.")
     add("--sync", action="store_true", help="Sync scores to Supabase after the run.")
 
