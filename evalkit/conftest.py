@@ -54,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
             render=check_overrides(render_overrides(lambda name: option(config, name))),
             require_baseline=option(config, "require_baseline") or os.environ.get("EVALKIT_REQUIRE_BASELINE") == "1",
         )
+        if not opts.checkpoints:  # an installed evalkit has no testbed to fall back on
+            raise EvalkitError(None, "no checkpoint given: pass --checkpoint FILE or --checkpoint-dir DIR")
         config.stash[GATE_SESSION] = GateSession(opts)
     except EvalkitError as exc:
         raise pytest.UsageError(f"evalkit: {exc}") from None

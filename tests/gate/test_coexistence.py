@@ -65,3 +65,4 @@ def test_the_gate_run_from_the_foreign_project_spells_a_taken_flag_with_the_pref
     result.stdout.fnmatch_lines(["*test_render[[]tiny_punks_perfect[]]*", "*test_suite_mean[[]tiny_punks_perfect-*"])
     help_text = foreign.runpytest_subprocess("-p", "no:cacheprovider", "--pyargs", "evalkit", "--help").stdout.str()
     assert "--evalkit-device=DEV" in help_text and "--checkpoint=FILE, --evalkit-checkpoint=FILE" in help_text
+

@@ -77,6 +77,9 @@ def test_the_installed_wheel_inits_and_gates_a_lora_from_the_users_folder(venv, 
     assert init.returncode == 0, init.stderr
     assert (here / "evalkit.toml").is_file() and "[[prompts]]" in (here / "evalkit-prompts.toml").read_text()
 
+    nothing = sh([evalkit, "gate", "-p", "no:cacheprovider"], cwd=here)  # no testbed to fall back on here
+    assert nothing.returncode == 4 and "no checkpoint given" in nothing.stdout + nothing.stderr
+
     gate = sh([evalkit, "gate", "--checkpoint", "output/my_punks.safetensors", "--base-model", "tiny-punks-base",
                "--device", "cpu", "-p", "no:cacheprovider"], cwd=here)
     out = gate.stdout + gate.stderr
