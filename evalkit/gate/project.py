@@ -16,17 +16,24 @@ from evalkit.paths import PROJECT_FILE
 KEYS = ("golden", "prompts")
 
 
-def gate_settings(rootdir: Path) -> dict[str, Path]:
-    """{key: path} for the keys of ``[gate]`` that are set; a bad file or key is an EvalkitError naming it."""
-    path = Path(rootdir) / PROJECT_FILE
+def project_table(rootdir: Path | None, name: str, shape: str = "a table") -> tuple[Path, dict]:
+    """(the file, its ``[name]`` table or {}) of ``<rootdir>/evalkit.toml``; not TOML, or ``[name]`` not a
+    table, is an EvalkitError naming the file (``shape`` says what the table should be)."""
+    path = Path(rootdir or ".") / PROJECT_FILE
     if not path.is_file():
-        return {}
+        return path, {}
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("gate", {})
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get(name, {})
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise EvalkitError(path, f"not valid TOML: {exc}") from None
     if not isinstance(table, dict):
-        raise EvalkitError(path, "[gate] must be a table")
+        raise EvalkitError(path, f"[{name}] must be {shape}")
+    return path, table
+
+
+def gate_settings(rootdir: Path) -> dict[str, Path]:
+    """{key: path} for the keys of ``[gate]`` that are set; a bad file or key is an EvalkitError naming it."""
+    path, table = project_table(rootdir, "gate")
     out = {}
     for key, value in table.items():
         if key not in KEYS:
