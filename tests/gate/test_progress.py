@@ -25,6 +25,7 @@ LINE = re.compile(r"render tiny_punks_perfect: (\d)/2 images")
 
 
 def gate(tmp_path, *args, tty=False):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "prompts.toml").write_text(SUITE)
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "evalkit"), f"--rootdir={ROOT}", "-p", "no:cacheprovider",
            "--checkpoint", str(PERFECT), "--prompts", str(tmp_path / "prompts.toml"), "--batch-size", "1",
