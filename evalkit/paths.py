@@ -13,7 +13,8 @@ from typing import Callable
 REPO_ROOT = Path(__file__).resolve().parent.parent  # evalkit's checkout (an installed copy has no testbed)
 # The golden punks and the default prompt suite are package data: in the checkout
 # evalkit/golden/data is a link to golden/, in a wheel a copy of it (pyproject.toml).
-DEFAULT_GOLDEN = Path(str(resources.files("evalkit") / "golden" / "data"))
+# Resolved, so a checkout's runs name golden/ as they always did (records group by it).
+DEFAULT_GOLDEN = Path(str(resources.files("evalkit") / "golden" / "data")).resolve()
 DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
 # Relative: the folder the command runs in, wherever evalkit is installed.
 DEFAULT_REPORTS = Path(os.environ.get("EVALKIT_REPORTS_DIR") or "reports")
