@@ -4,7 +4,9 @@ Registered through the ``pytest11`` entry point, but it declares its options
 and markers only in a run that collects the evaluation (`gate_requested`: a
 path inside the evalkit package, or ``--pyargs evalkit``). Another project's
 pytest run in the same environment sees none of them, so its own conftest may
-define ``--device`` or ``--report`` (issue 21). A conftest inside evalkit
+define ``--device`` or ``--report`` (issue 21); they are declared after the
+run's initial conftests, each as ``--evalkit-NAME`` too, and only so where a
+project's own option already has the name. A conftest inside evalkit
 alone would not do: pytest loads none for ``--pyargs evalkit``. The collected
 evaluation lives in ``evalkit/test_punks.py``.
 Plugin state lives in ``config.stash`` under the keys below (set in
