@@ -11,24 +11,35 @@ import importlib
 import sys
 
 from evalkit import __version__
-from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EvalkitError
+from evalkit.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EvalkitError
 
 # Subcommand modules in the order of the data path (the gate runs as pytest); a module
 # that does not exist yet is simply not offered.
 SUBCOMMAND_MODULES = [
+    "evalkit.golden.cli",  # init
     "evalkit.inspect.cli",
     "evalkit.render.cli",
     "evalkit.score.cli",
     "evalkit.compare.cli",
     "evalkit.report.cli",
     "evalkit.sync.cli",
+    "evalkit.gate.cli",  # gate: pytest evalkit from any folder
 ]
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line exiting EXIT_USAGE (4, pytest's usage error) rather than its own 2,
+    which is pytest's "interrupted"; every subcommand's parser is one of these."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="evalkit",
         description=(
             "Evaluate pixel-art punk LoRAs for Stable Diffusion 1.5 / SDXL: inspect "
@@ -63,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"evalkit {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `evalkit score --json | head`: the reader left, not an error of ours
         sys.stderr.close()
         return 0

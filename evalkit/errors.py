@@ -16,6 +16,7 @@ from evalkit.terminal_text import printable
 EXIT_OK = 0
 EXIT_FAILED = 1  # some input failed (as pytest's "tests failed")
 EXIT_USAGE = 4  # bad command line or bad input file (pytest's usage error)
+EXIT_INTERRUPTED = 2  # Ctrl-C (pytest's "interrupted")
 
 
 class EvalkitError(Exception):

@@ -6,13 +6,19 @@ Foundation: every stage may import this module; it imports nothing of evalkit.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GOLDEN = REPO_ROOT / "golden"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # evalkit's checkout (an installed copy has no testbed)
+# The golden punks and the default prompt suite are package data: in the checkout
+# evalkit/golden/data is a link to golden/, in a wheel a copy of it (pyproject.toml).
+# Resolved, so a checkout's runs name golden/ as they always did (records group by it).
+DEFAULT_GOLDEN = Path(str(resources.files("evalkit") / "golden" / "data")).resolve()
 DEFAULT_PROMPTS = DEFAULT_GOLDEN / "prompts.toml"
-DEFAULT_REPORTS = REPO_ROOT / "reports"
+# Relative: the folder the command runs in, wherever evalkit is installed.
+DEFAULT_REPORTS = Path(os.environ.get("EVALKIT_REPORTS_DIR") or "reports")
+PROJECT_FILE = "evalkit.toml"  # the project's settings, in the folder the gate runs from (`evalkit init`)
 DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINTS / "tiny_punks_perfect.safetensors"
 MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,15 +117,9 @@ def stored_names(reports_dir: Path | None) -> dict[str, str]:
 
 def toml_names(rootdir: Path | None) -> dict[str, str]:
     """fingerprint prefix -> label from ``[captions]`` in ``<rootdir>/evalkit.toml``."""
-    path = Path(rootdir or ".") / "evalkit.toml"
-    if not path.is_file():
-        return {}
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("captions", {})
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise EvalkitError(path, f"not valid TOML: {exc}") from None
-    if not isinstance(table, dict):
-        raise EvalkitError(path, "[captions] must be a table of fingerprint = \"label\"")
+    from evalkit.gate.project import project_table
+
+    path, table = project_table(rootdir, "captions", 'a table of fingerprint = "label"')
     out = {}
     for key, value in table.items():
         try:

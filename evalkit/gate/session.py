@@ -128,6 +128,7 @@ class GateSession:
         self._thresholds = None
         self.record_path: Path | None = None
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
+        self.progress = None  # name -> (total -> bar): the terminal's render line (gate/progress.py), set by the plugin
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -191,7 +192,8 @@ class GateSession:
         o = self.opts
         job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
-                                      score_only=o.score_only, progress=False, batch_size=o.batch_size,
+                                      score_only=o.score_only, batch_size=o.batch_size,
+                                      progress=self.progress(ev.name) if self.progress else False,
                                       compile=o.compile, pipelines=self.pipelines, **o.render)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256

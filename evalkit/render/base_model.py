@@ -9,7 +9,6 @@ the local cache.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,22 +74,24 @@ def load_pipeline(ref: BaseRef, device: str, dtype):
     """A diffusers text-to-image pipeline for `ref`, loaded offline-safe."""
     from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE  # the hub's own reading of HF_HUB_OFFLINE (ON, 1, true, ...)
     try:
         if ref.kind == "dir":
-            pipe = DiffusionPipeline.from_pretrained(ref.location, torch_dtype=dtype, local_files_only=True,
+            pipe = DiffusionPipeline.from_pretrained(ref.location, dtype=dtype, local_files_only=True,
                                                      safety_checker=None, requires_safety_checker=False)
         elif ref.kind == "single_file":
             cls = single_file_pipeline_class(ref)
-            pipe = cls.from_single_file(ref.location, config=ref.config_dir, torch_dtype=dtype, local_files_only=True)
+            pipe = cls.from_single_file(ref.location, config=ref.config_dir, dtype=dtype, local_files_only=True)
         else:
-            pipe = DiffusionPipeline.from_pretrained(ref.location, torch_dtype=dtype, local_files_only=offline)
+            pipe = DiffusionPipeline.from_pretrained(ref.location, dtype=dtype, local_files_only=offline)
     except EvalkitError:
         raise
     except Exception as exc:  # diffusers/hub raise many types; the user needs one line
         if ref.kind == "hub":
             raise EvalkitError(ref.location, f"base model not available{' offline' if offline else ''}: fetch it "
-                               f"with `huggingface-cli download {ref.location}` or pass --base-model DIR "
+                               f"with `hf download {ref.location}` or pass --base-model DIR "
                                f"({type(exc).__name__})") from None
         raise EvalkitError(ref.location, f"cannot load base model: {type(exc).__name__}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)

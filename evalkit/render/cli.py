@@ -21,15 +21,21 @@ def register(sub) -> None:
         description="Load each LoRA onto its base model, verify it took effect, and render every "
         "(prompt, seed) of the suite into the render cache under --reports-dir. Cached images are reused.",
     )
-    p.add_argument("--checkpoint", action="append", required=True, type=Path, metavar="FILE")
-    p.add_argument("--base-model", default=None, metavar="ID_OR_PATH")
+    p.add_argument("--checkpoint", action="append", required=True, type=Path, metavar="FILE",
+                   help="LoRA checkpoint (.safetensors) to render; repeat for several")
+    p.add_argument("--base-model", default=None, metavar="ID_OR_PATH",
+                   help="base model: hub id, local diffusers folder or single-file .safetensors (default: the base "
+                   "named in the LoRA's metadata if found locally, else the default for its architecture)")
     p.add_argument("--base-config", default=None, metavar="DIR", help="local config folder for a single-file base")
-    p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPTS)
-    p.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS)
-    p.add_argument("--lora-scale", type=float, default=1.0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPTS, metavar="FILE",
+                   help="prompt suite (TOML, or a kohya prompt file; default: evalkit's golden prompts.toml)")
+    p.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS, metavar="DIR",
+                   help="where the render cache lives (default: ./reports, or EVALKIT_REPORTS_DIR)")
+    p.add_argument("--lora-scale", type=float, default=1.0, metavar="W", help="adapter weight (default 1.0)")
+    p.add_argument("--device", default=None, metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     add_render_options(p.add_argument)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="images per pipeline call (never changes an image; default 8, halved on out-of-memory)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the UNet (GPU: faster after ~1 min of compiling; part of the cache key)")
     p.add_argument("--verify", type=int, default=0, metavar="N",

@@ -125,7 +125,9 @@ class RenderRun:
 
     @property
     def errors(self) -> list[str]:
-        lines = [f"rank {r.rank}: {r.error}; images already rendered stay cached" for r in self.results if r.error]
+        # "rank N: " only where there are ranks: a single process has none to tell apart.
+        lines = [f"{f'rank {r.rank}: ' if self.world.size > 1 else ''}{r.error}; images already rendered stay cached"
+                 for r in self.results if r.error]
         return lines + ([self.lost_contact] if self.lost_contact else [])
 
 

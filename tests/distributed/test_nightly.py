@@ -19,7 +19,7 @@ ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent)) o
 
 def actionlint(root: Path) -> subprocess.CompletedProcess:
     assert ACTIONLINT, "actionlint is missing: bash .ci/setup installs it (pyproject's test extra)"
-    assert shutil.which("shellcheck"), "shellcheck is missing: bash .ci/setup installs it (apt)"
+    assert shutil.which("shellcheck"), "shellcheck is missing: bash .ci/setup-system installs it (apt)"
     return subprocess.run([ACTIONLINT, "-no-color", ".github/workflows/nightly.yml"], cwd=root,
                           capture_output=True, text=True, timeout=60)
 

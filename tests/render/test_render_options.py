@@ -168,7 +168,7 @@ def test_render_then_score_only_with_non_default_steps_finds_its_renders(tmp_pat
 
 def test_evalkit_render_and_the_gate_take_the_same_render_options():
     from evalkit.cli import build_parser
-    from evalkit.plugin import pytest_addoption
+    from evalkit.plugin import add_gate_options
 
     class Group:
         flags: list = []
@@ -176,11 +176,11 @@ def test_evalkit_render_and_the_gate_take_the_same_render_options():
         def getgroup(self, *a):
             return self
 
-        def addoption(self, flag, **kw):
-            self.flags.append(flag)
+        def addoption(self, *flags, **kw):
+            self.flags.extend(flags)
 
     gate = Group()
-    pytest_addoption(gate)
+    add_gate_options(gate)
     render_parser = build_parser()._subparsers._group_actions[0].choices["render"]
     render_flags = {s for a in render_parser._actions for s in a.option_strings}
     shared = {"--steps", "--guidance", "--sampler", "--width", "--height", "--clip-skip", "--max-token-length",

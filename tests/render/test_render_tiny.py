@@ -86,12 +86,14 @@ def test_lora_matching_nothing_is_an_error(pipe, tmp_path):
 
 
 def test_offline_hub_base_is_one_line_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # what the hub reads from HF_HUB_OFFLINE=ON/1/true
     ref = resolve_base(None, PERFECT, "sd15", "no-such-base")
     assert ref.kind == "hub"
     with pytest.raises(EvalkitError) as info:
         load_pipeline(ref, "cpu", torch.float32)
-    assert "huggingface-cli download stable-diffusion-v1-5/stable-diffusion-v1-5" in str(info.value)
+    assert "hf download stable-diffusion-v1-5/stable-diffusion-v1-5" in str(info.value)
 
 
 def test_pickle_base_refused(tmp_path):

@@ -9,7 +9,7 @@ from report_records import CHECKPOINTS, ROOT, checkpoint_result, run_record
 
 from evalkit.report.golden_dist import golden_distribution
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by .ci/setup; browsers cannot be downloaded here
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by .ci/setup-system; browsers cannot be downloaded here
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 TESTBED = ["tiny_punks_perfect", "tiny_punks_photoreal", "tiny_punks_wrong_colors"]
@@ -38,7 +38,7 @@ def first_run(testbed):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash .ci/setup` (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: run `bash .ci/setup-system` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server for the sync tests: Debian's postgresql, in a temp dir, on a free port.
 
-`.ci/setup` installs the package. The server runs as the `postgres` user
+`.ci/setup-system` installs the package. The server runs as the `postgres` user
 when we are root (initdb refuses root), trusts local TCP connections and
 skips fsync: it lives for one test session. It never skips: if it cannot
 start, the tests fail with what the server said.
@@ -27,7 +27,7 @@ def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[-3]))
     path = found[-1] if found else shutil.which(name)
     if not path:
-        raise RuntimeError(f"{name} not found: install Debian's postgresql (.ci/setup does)")
+        raise RuntimeError(f"{name} not found: install Debian's postgresql (.ci/setup-system does)")
     return path
 
 
