@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import EvalkitError
+from evalkit.gate.epochs import summary_lines as epoch_summary
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.session import GateSession, Options, command_line, resolve_checkpoints
 from evalkit.paths import DEFAULT_CHECKPOINT
@@ -105,6 +106,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr = terminalreporter
     tr.write_sep("=", "evalkit")
     for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
+        tr.write_line(printable(line))
+    for line in epoch_summary(gate.epoch_runs, gate.epoch_problems):
         tr.write_line(printable(line))
     for ev in gate.evaluations.values():
         if ev.baseline_written:

@@ -126,6 +126,7 @@ class GateSession:
         self._thresholds = None
         self.record_path: Path | None = None
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
+        self.epoch_runs, self.epoch_problems = [], []  # set by finish() (epoch_curves)
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -350,8 +351,19 @@ class GateSession:
             thresholds=self.thresholds.to_record(), versions=versions(), device=device_name(self.opts.device),
             command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
         )
+        record.epochs = self.epoch_curves(record)
         self.record_path = record.write(self.reports_dir)
         return record
+
+
+    def epoch_curves(self, record: RunRecord) -> dict:
+        """Group the checkpoints into training runs and draw their epoch curves (evalkit/gate/epochs.py)."""
+        from evalkit.gate.epochs import Member, group_epochs
+
+        self.epoch_runs, self.epoch_problems = group_epochs([Member.of(c) for c in record.checkpoints])
+        if not self.epoch_runs and not self.epoch_problems:
+            return {}
+        return {"runs": [r.to_dict() for r in self.epoch_runs], "refused": self.epoch_problems}
 
 
 def resolve_checkpoints(files: list[str], dirs: list[str], default: Path | None) -> list[Path]:
