@@ -58,8 +58,13 @@ def write_run_report(record: RunRecord, reports_dir: Path, golden_dir: Path | No
             charts.distribution_chart(images.run_dir / rel, values, golden_scores, thresholds)
             chart = rel
         checkpoints.append(checkpoint_context(record, ck, i, images, thresholds, chart))
+    epochs = []  # (EpochRun dict, chart path) per training run with an epoch curve
+    for i, run in enumerate((record.epochs or {}).get("runs", [])):
+        epochs.append((run, f"charts/epochs-{i}.svg"))
+        charts.epoch_chart(images.run_dir / epochs[-1][1], run)
     return write_page(images.run_dir / "index.html", "run.html.j2", "run.js", record=record,
-                      checkpoints=checkpoints, thresholds=thresholds, golden_note=note)
+                      checkpoints=checkpoints, thresholds=thresholds, golden_note=note, epochs=epochs,
+                      epochs_refused=(record.epochs or {}).get("refused", []))
 
 
 def write_index(records: list[RunRecord], reports_dir: Path) -> Path:
