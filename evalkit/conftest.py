@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
         opts = Options(
             **given,
             checkpoints=resolve_checkpoints(config.getoption("checkpoint"), config.getoption("checkpoint_dir"),
-                                            DEFAULT_CHECKPOINT),
+                                            None if config.getoption("samples") else DEFAULT_CHECKPOINT),
             rootdir=Path(config.rootpath), command=command_line(config.invocation_params.args),
             render=check_overrides(render_overrides(config.getoption)),
             require_baseline=config.getoption("require_baseline") or os.environ.get("EVALKIT_REQUIRE_BASELINE") == "1",
@@ -107,7 +107,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr.write_sep("=", "evalkit")
     for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
         tr.write_line(printable(line))
-    for line in epoch_summary(gate.epoch_runs, gate.epoch_problems):
+    for line in epoch_summary(gate.epoch_runs, gate.epoch_problems) + gate.samples_lines():
         tr.write_line(printable(line))
     for ev in gate.evaluations.values():
         if ev.baseline_written:

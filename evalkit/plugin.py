@@ -90,6 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--force", action="store_true",
         help="With --update-baseline: record a checkpoint even when it fails its suite thresholds.",
     )
+    group.addoption(
+        "--samples", default=None, metavar="OUTPUT_DIR",
+        help="Judge the samples sd-scripts drew during training (OUTPUT_DIR/sample/), one entry per epoch, "
+        "with --prompts their --sample_prompts file; nothing is rendered.",
+    )
     group.addoption("--render-only", action="store_true", help="Render into the cache; score nothing.")
     group.addoption("--score-only", action="store_true", help="Score from the cache; never render.")
     group.addoption("--report", action="store_true", help="Write the HTML report after the run.")

@@ -71,7 +71,7 @@ def read_sample_folder(output_dir: Path) -> SampleFolder:
     output_dir = Path(output_dir)
     folder = output_dir / "sample" if (output_dir / "sample").is_dir() else output_dir
     if not folder.is_dir():
-        raise EvalkitError(output_dir, "--kohya-samples is not a folder")
+        raise EvalkitError(output_dir, "is not a folder (an sd-scripts output folder or its sample/)")
     files = sorted(p for p in folder.iterdir() if p.is_file())
     parsed, unparsed = [], []
     for p in files:

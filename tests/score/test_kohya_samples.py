@@ -118,7 +118,7 @@ def test_a_prompt_index_beyond_the_prompt_file_is_skipped(capsys, tmp_path, outp
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--kohya-samples", "{missing}"], "--kohya-samples is not a folder"),
+    (["--kohya-samples", "{missing}"], "is not a folder"),
     (["--kohya-samples", "{empty}"], "holds no sd-scripts sample images"),
     (["--kohya-samples", "{empty}", "x.png"], "give no IMAGE_OR_DIR with it"),
     ([], "give render files or folders, or --kohya-samples OUTPUT_DIR"),
