@@ -17,6 +17,7 @@ from evalkit.paths import MIGRATIONS_DIR
 MIGRATIONS = (
     "20261125000100_evalkit_core",
     "20261125000200_evalkit_views",
+    "20261202000100_evalkit_ratings",  # issue 20: ratings + rated_quality
 )
 VERSION_TABLE = "evalkit_schema_migrations"
 
