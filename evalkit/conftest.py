@@ -105,7 +105,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     tr = terminalreporter
     tr.write_sep("=", "evalkit")
-    for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
+    for line in leaderboard([ev.result for ev in gate.evaluations.values()], gate.quality_formula):
         tr.write_line(printable(line))
     for line in epoch_summary(gate.epoch_runs, gate.epoch_problems) + gate.samples_lines():
         tr.write_line(printable(line))

@@ -113,8 +113,11 @@ class EpochRun:
                 "noise_rule": "within noise: high(epoch) >= low(best), one-sided 95% bounds (gate.stats)"}
 
 
-def epoch_run(run: str, points: list[EpochPoint], source: str = "checkpoints") -> EpochRun:
-    """The curves of one run's epochs (each point needs a value list for every `IMAGE_METRICS` row)."""
+def epoch_run(run: str, points: list[EpochPoint], source: str = "checkpoints", weights=None) -> EpochRun:
+    """The curves of one run's epochs (each point needs a value list for every `IMAGE_METRICS` row).
+
+    ``weights``: calibrated quality weights (`evalkit.gate.calibration`), else the registry's.
+    """
     points = sorted(points, key=lambda p: p.epoch)
     epochs = [p.epoch for p in points]
     if len(set(epochs)) != len(epochs):
@@ -133,7 +136,7 @@ def epoch_run(run: str, points: list[EpochPoint], source: str = "checkpoints") -
                 good_is_high = m.direction.higher_is_better
                 chosen[m.name] = {"mean": b.mean, "pessimistic": b.low if good_is_high else b.high,
                                   "optimistic": b.high if good_is_high else b.low}[side]
-            return quality(chosen)
+            return quality(chosen, weights)
         q_points.append(Interval(at("mean"), at("pessimistic"), at("optimistic")))
     out.curves.append(_choose(Curve(QUALITY, True, epochs, q_points)))
     return out
@@ -178,7 +181,7 @@ class Member:
                    prov.get("num_epochs"), values)
 
 
-def group_epochs(members: list[Member]) -> tuple[list[EpochRun], list[str]]:
+def group_epochs(members: list[Member], weights=None) -> tuple[list[EpochRun], list[str]]:
     """Runs of 2+ epochs among the checkpoints, and one line per run refused (epochs that mix runs).
 
     Checkpoints with no scores (errors, --render-only) are left out; a run
@@ -201,7 +204,7 @@ def group_epochs(members: list[Member]) -> tuple[list[EpochRun], list[str]]:
         if why:
             problems.append(why)
         elif len(points) >= 2:
-            runs.append(epoch_run(run_name, points))
+            runs.append(epoch_run(run_name, points, weights=weights))
     for name, sessions in sorted(names_by_session.items()):
         if len(sessions) > 1:
             problems.append(f"{name}: checkpoints of {len(sessions)} training sessions (ss_session_id) share this "

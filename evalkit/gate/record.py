@@ -119,6 +119,7 @@ class RunRecord:
     # Epoch curves of the training runs among the checkpoints (evalkit/gate/epochs.py):
     # {"runs": [EpochRun.to_dict()], "refused": [why a run got no curve]}; empty when there are none.
     epochs: dict[str, Any] = field(default_factory=dict)
+    quality_formula: str = ""  # the formula CheckpointResult.quality used (default or calibrated); "" in older records
 
     @property
     def status(self) -> str:

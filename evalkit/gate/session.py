@@ -116,6 +116,12 @@ class GateSession:
         self.checkpoints += list(self.samples)
         _check_names(self.checkpoints)
         self.overrides = read_overrides(opts.rootdir)
+        from evalkit.gate.calibration import load_weights
+        from evalkit.gate.quality import formula_text
+
+        self.quality_weights = load_weights(opts.rootdir)  # evalkit calibrate's, else None (the registry's)
+        self.quality_formula = formula_text(self.quality_weights) + (
+            " (calibrated to ratings, evalkit.toml)" if self.quality_weights else " (default)")
         self.baseline_path = None
         if opts.baseline and not opts.update_baseline:
             self.baseline_path = baselines.resolve(opts.baseline, self.prompts_path)
@@ -262,7 +268,7 @@ class GateSession:
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
             ))
-        ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS})
+        ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS}, self.quality_weights)
 
     # -- verdicts (each item asks for its own and only reports it; the record keeps those that ran) --
 
@@ -406,6 +412,7 @@ class GateSession:
             command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
         )
         record.epochs = self.epoch_curves(record)
+        record.quality_formula = self.quality_formula
         self.record_path = record.write(self.reports_dir)
         return record
 
@@ -414,7 +421,8 @@ class GateSession:
         """Group the checkpoints into training runs and draw their epoch curves (evalkit/gate/epochs.py)."""
         from evalkit.gate.epochs import Member, group_epochs
 
-        self.epoch_runs, self.epoch_problems = group_epochs([Member.of(c) for c in record.checkpoints])
+        self.epoch_runs, self.epoch_problems = group_epochs([Member.of(c) for c in record.checkpoints],
+                                                            self.quality_weights)
         if not self.epoch_runs and not self.epoch_problems:
             return {}
         return {"runs": [r.to_dict() for r in self.epoch_runs], "refused": self.epoch_problems}
