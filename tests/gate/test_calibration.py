@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 from score_synth import photographic, upscale, wrong_colours
 
 from evalkit.cli import main
-from evalkit.gate.calibration import Rated, fit_weights, load_weights, spearman, write_weights
+from evalkit.gate.calibration import Rated, fit_weights, load_weights, spearman
 from evalkit.gate.quality import FORMULA, WEIGHTS, quality
 from evalkit.gate.record import CheckpointResult, ImageResult, RunRecord
 from evalkit.score.metrics import IMAGE_METRICS
