@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "evalkit.inspect.cli",
     "evalkit.render.cli",
     "evalkit.score.cli",
+    "evalkit.store.cli",  # evalkit rate (issue 20)
     "evalkit.compare.cli",
     "evalkit.report.cli",
     "evalkit.sync.cli",

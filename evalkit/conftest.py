@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import EvalkitError
+from evalkit.gate.epochs import summary_lines as epoch_summary
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.progress import progress_factory
 from evalkit.gate.project import gate_settings
@@ -49,12 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
         opts = Options(
             **given,
             checkpoints=resolve_checkpoints(option(config, "checkpoint"), option(config, "checkpoint_dir"),
-                                            DEFAULT_CHECKPOINT),
+                                            None if option(config, "samples") else DEFAULT_CHECKPOINT),
             rootdir=Path(config.rootpath), command=command_line(config.invocation_params.args),
             render=check_overrides(render_overrides(lambda name: option(config, name))),
             require_baseline=option(config, "require_baseline") or os.environ.get("EVALKIT_REQUIRE_BASELINE") == "1",
         )
-        if not opts.checkpoints:  # an installed evalkit has no testbed to fall back on
+        if not opts.checkpoints and not opts.samples:  # an installed evalkit has no testbed to fall back on
             raise EvalkitError(None, "no checkpoint given: pass --checkpoint FILE or --checkpoint-dir DIR")
         config.stash[GATE_SESSION] = GateSession(opts)
     except EvalkitError as exc:
@@ -132,7 +133,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     tr = terminalreporter
     tr.write_sep("=", "evalkit")
-    for line in leaderboard([ev.result for ev in gate.evaluations.values()]):
+    for line in leaderboard([ev.result for ev in gate.evaluations.values()], gate.quality_formula):
+        tr.write_line(printable(line))
+    for line in epoch_summary(gate.epoch_runs, gate.epoch_problems) + gate.samples_lines():
         tr.write_line(printable(line))
     for ev in gate.evaluations.values():
         if ev.baseline_written:

@@ -150,6 +150,9 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
         "--force", action="store_true",
         help="With --update-baseline: record a checkpoint even when it fails its suite thresholds.",
     )
+    add("--samples", default=None, metavar="OUTPUT_DIR",
+        help="Judge the samples sd-scripts drew during training (OUTPUT_DIR/sample/), one entry per epoch, "
+        "with --prompts their --sample_prompts file; nothing is rendered.")
     add("--render-only", action="store_true", help="Render into the cache; score nothing.")
     add("--score-only", action="store_true", help="Score from the cache; never render.")
     add("--progress", action="store_true",

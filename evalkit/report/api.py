@@ -22,6 +22,7 @@ from evalkit.report.golden_dist import golden_distribution
 from evalkit.report.images import RunImages
 from evalkit.report.index_view import compare_data, filter_options, setting_summary
 from evalkit.report.pages import write_page
+from evalkit.report.ratings_view import latest_ratings, ratings_section
 from evalkit.report.run_view import checkpoint_context, page_url, thresholds_of
 from evalkit.report.summary import check_run_id, summarise_all
 
@@ -58,8 +59,14 @@ def write_run_report(record: RunRecord, reports_dir: Path, golden_dir: Path | No
             charts.distribution_chart(images.run_dir / rel, values, golden_scores, thresholds)
             chart = rel
         checkpoints.append(checkpoint_context(record, ck, i, images, thresholds, chart))
+    epochs = []  # (EpochRun dict, chart path) per training run with an epoch curve
+    for i, run in enumerate((record.epochs or {}).get("runs", [])):
+        epochs.append((run, f"charts/epochs-{i}.svg"))
+        charts.epoch_chart(images.run_dir / epochs[-1][1], run)
     return write_page(images.run_dir / "index.html", "run.html.j2", "run.js", record=record,
-                      checkpoints=checkpoints, thresholds=thresholds, golden_note=note)
+                      checkpoints=checkpoints, thresholds=thresholds, golden_note=note, epochs=epochs,
+                      ratings=latest_ratings(reports_dir),
+                      epochs_refused=(record.epochs or {}).get("refused", []))
 
 
 def write_index(records: list[RunRecord], reports_dir: Path) -> Path:
@@ -84,6 +91,7 @@ def write_index(records: list[RunRecord], reports_dir: Path) -> Path:
         run_links={r.run_id: page_url(reports_dir / r.run_id / "index.html", reports_dir) for r in records},
         timeline=timeline, data=compare_data(records, rows, reports_dir, thresholds),
         attribution=attribution_section(records, reports_dir), caption_names=caption_names(records, reports_dir),
+        ratings=ratings_section(records, reports_dir),
     )
 
 

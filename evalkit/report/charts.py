@@ -92,6 +92,41 @@ def timeline_chart(out: Path, points: list[tuple[str, str, dict[str, float | Non
         return _save(fig, out)
 
 
+def epoch_chart(out: Path, run: dict) -> Path:
+    """One panel per metric and one for quality: the value per epoch with its one-sided 95% bounds as a band.
+
+    ``run``: a record's ``epochs.runs[]`` entry (`evalkit.gate.epochs.EpochRun.to_dict`). The best
+    epoch is a filled star, the earliest within noise of it a ring.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    curves = run["curves"]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(2.6 * len(curves), 2.6), layout="constrained")
+        for ax, c in zip(fig.subplots(1, len(curves), sharex=True), curves):
+            xs = [p["epoch"] for p in c["points"]]
+            ax.fill_between(xs, [p["low"] for p in c["points"]], [p["high"] for p in c["points"]],
+                            color=COLOURS["run"], alpha=0.18, linewidth=0, label="one-sided 95% bounds")
+            ax.plot(xs, [p["value"] for p in c["points"]], color=COLOURS["run"], marker="o", markersize=3.5,
+                    linewidth=1.4, label="suite mean / quality")
+            at = {p["epoch"]: p["value"] for p in c["points"]}
+            if c.get("best") in at:
+                ax.scatter([c["best"]], [at[c["best"]]], s=90, marker="*", color=COLOURS["pass"], zorder=4, label="best epoch")
+            if c.get("earliest_within_noise") in at:
+                e = c["earliest_within_noise"]
+                ax.scatter([e], [at[e]], s=110, facecolors="none", edgecolors=COLOURS["threshold"], linewidths=1.4,
+                           zorder=5, label="earliest within noise")
+            ax.set_ylim(*((-0.3, 10.3) if c["name"] == "quality" else (-0.03, 1.03)))
+            ax.set_title(METRIC_TITLES.get(c["name"], "quality 0-10 (higher is better)"), fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_xticks(xs)
+            ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
+        fig.axes[0].set_ylabel("value")
+        _legend(fig)
+        return _save(fig, out)
+
+
 def _legend(fig) -> None:
     """One legend for all panels, outside them, so it never hides a bar or a point."""
     seen = {}

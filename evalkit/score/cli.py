@@ -30,7 +30,12 @@ def register(subparsers) -> None:
             "is worse), plus set-level MMD against the golden punks and memorisation."
         ),
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="render files or folders of them")
+    p.add_argument("images", nargs="*", metavar="IMAGE_OR_DIR", help="render files or folders of them")
+    p.add_argument(
+        "--kohya-samples", default=None, metavar="OUTPUT_DIR",
+        help="score the samples sd-scripts drew during training (OUTPUT_DIR/sample/NAME_e000001_00_TIME_SEED.png) "
+        "and print each run's epoch curve; --prompts: the --sample_prompts file they came from",
+    )
     p.add_argument(
         "--golden", default=str(DEFAULT_GOLDEN), metavar="DIR",
         help="golden punks: evalkit's golden/ or a kohya training folder (default: %(default)s)",
@@ -62,6 +67,12 @@ def run(args) -> int:
 
     if args.permutations < 0:
         raise EvalkitError("--permutations", "must be zero or more")
+    if args.kohya_samples:
+        if args.images:
+            raise EvalkitError("--kohya-samples", "reads its folder's sample/ images: give no IMAGE_OR_DIR with it")
+        return run_samples(args)
+    if not args.images:
+        raise EvalkitError("IMAGE_OR_DIR", "give render files or folders, or --kohya-samples OUTPUT_DIR")
     files = image_files(args.images)
     prompts = _load_prompts(args.prompts)
     clip = None
@@ -111,6 +122,42 @@ def run(args) -> int:
             print(printable(_line(path, scores, nearest)))
     if not args.json:
         print(_set_summary(sets, len(results)))
+    sys.stdout.flush()
+    return 0
+
+
+def run_samples(args) -> int:
+    """`--kohya-samples`: every sample scored, one line each (or JSON Lines), then each run's epoch curve."""
+    from evalkit.gate.epochs import summary_lines
+    from evalkit.gate.samples import score_samples
+    from evalkit.golden.load import load_golden
+    from evalkit.score.golden_reference import build_reference
+
+    if args.clip_model or args.clip_weights or args.save_24:
+        raise EvalkitError("--kohya-samples", "takes none of --clip-model, --clip-weights, --save-24")
+    prompts = _load_prompts(args.prompts) if args.prompts else None
+    reference = build_reference(load_golden(args.golden))
+    result = score_samples(Path(args.kohya_samples), reference, prompts)
+    for s, prompt, scores in result.images:
+        where = f"epoch {s.epoch}" if s.epoch is not None else f"step {s.steps}"
+        if args.json:
+            print(json.dumps({"file": str(s.path), "run": s.run, "epoch": s.epoch, "steps": s.steps, "index": s.index,
+                              "seed": s.seed, "prompt": prompt.id if prompt else None, **scores.to_dict()}))
+        else:
+            print(printable(f"{s.path.name} ({where}, prompt {s.index:02d}): "
+                            + "  ".join(f"{k} {v:.3f}" for k, v in scores.values.items())))
+    lines = summary_lines(result.runs) + result.skipped_lines()
+    if args.json:
+        print(json.dumps({"epochs": {"runs": [r.to_dict() for r in result.runs], "refused": result.refused},
+                          "skipped": [str(p) for p in result.unparsed],
+                          "unmatched": [str(s.path) for s in result.unmatched]}))
+        for line in result.skipped_lines():
+            print(printable(line), file=sys.stderr)
+    else:
+        for line in lines:
+            print(printable(line))
+        if not result.runs:
+            print("epochs: no run has samples of two or more epochs")
     sys.stdout.flush()
     return 0
 

@@ -87,12 +87,25 @@ def sync_store(
             mark_synced(store, current, version, backend.target)
             report.synced.append(current)
         current = None
+        report.rows += _sync_ratings(store, backend, batch_rows, policy)
     except EvalkitError as exc:
         mark_failed(store, current, str(exc), backend.target)
         raise
     finally:
         backend.close()
     return report
+
+
+def _sync_ratings(store, backend, batch_rows, policy) -> int:
+    """People's ratings (evalkit rate) not sent yet; marked sent once the remote took them."""
+    from evalkit.store.ratings import RATINGS, RatingBook
+
+    book = RatingBook(store)
+    rows = book.pending()
+    for batch in _batches(rows, batch_rows):
+        with_retries(lambda: backend.upsert(RATINGS, batch), policy, backend.target)
+        book.mark_synced([r["rating_id"] for r in batch])
+    return len(rows)
 
 
 def _sync_run(store, backend, reports_dir, run_id, report, *, upload_images, batch_rows, policy) -> int:

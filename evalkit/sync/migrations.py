@@ -18,6 +18,7 @@ MIGRATIONS = (
     "20261125000100_evalkit_core",
     "20261125000200_evalkit_views",
     "20261202000100_evalkit_prompt_adherence",
+    "20261202000200_evalkit_ratings",  # issue 20: ratings + rated_quality
 )
 VERSION_TABLE = "evalkit_schema_migrations"
 
