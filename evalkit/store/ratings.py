@@ -8,7 +8,7 @@ checkpoint only: a name that several files share is refused, naming them).
 Every rating is kept with who gave it and when (a later one does not
 overwrite an earlier: ``latest()`` picks the newest per checkpoint). The
 table lives in the score store's SQLite file; the sync sends it to the
-``ratings`` table of ``supabase/migrations/20261202000100_evalkit_ratings.sql``.
+``ratings`` table of ``supabase/migrations/20261202000200_evalkit_ratings.sql``.
 """
 
 from __future__ import annotations
