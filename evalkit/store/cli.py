@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         "rate", help="record your 0-10 rating of a checkpoint (beside evalkit's quality; evalkit calibrate fits to them)",
         description="Rate a checkpoint 0-10 by eye, as our users' Quality column. RUN_OR_CHECKPOINT: a .safetensors "
         "file, or a checkpoint / training-run name the score store already evaluated.")
-    p.add_argument("target", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                   help="a checkpoint file, or the name of a checkpoint or training run evaluated in the store")
     p.add_argument("score", metavar="SCORE", help="0-10")
     p.add_argument("--note", default=None, metavar="TEXT", help="what you saw")
     p.add_argument("--by", default=None, metavar="WHO", help="who rates (default: $EVALKIT_USER, else your login)")

@@ -13,6 +13,9 @@ from evalkit.golden.prompts import hex_codes_in
 from evalkit.report.api import write_run_report
 from evalkit.report.golden_dist import GOLDEN_SIZE
 from evalkit.report.images import THUMB_PX
+from evalkit.golden.labels import load_labels
+from evalkit.golden.load import load_golden
+from evalkit.score.prompt_adherence import golden_requests
 from evalkit.score.score_image import golden_scores
 
 
@@ -129,7 +132,9 @@ def test_distribution_charts_against_the_cached_golden_scores(page, run_page, fi
     write_run_report(first_run, reports, golden_dir=GOLDEN)
     assert cache.stat().st_mtime_ns == before
     cached = json.loads(cache.read_text())
-    fresh = golden_scores(reference, size=GOLDEN_SIZE, limit=3)
+    g = load_golden(GOLDEN)  # each golden punk scored against its own labels, as the report does
+    fresh = golden_scores(reference, size=GOLDEN_SIZE, limit=3,
+                          requested=golden_requests(g.ids, g.captions.values(), load_labels(GOLDEN)))
     for m in METRICS:
         assert cached[m][:3] == pytest.approx([getattr(s, m) for s in fresh], abs=1e-4)
 

@@ -2,6 +2,8 @@
 
 import psycopg
 import pytest
+
+from evalkit.score.metrics import METRICS
 from sync_records import make_record
 
 from evalkit.errors import EvalkitError
@@ -65,7 +67,7 @@ def test_postgres_backend_syncs_once_and_views_answer(db, tmp_path):
     assert report.synced == ["20261124T090000Z-aaaa", "20261125T100000Z-bbbb"] and not report.rejected
     assert pending(store) == []
     expected = {t.name: len(store.rows(t.name)) for t in TABLES}
-    assert expected["scores"] == (1 + 2) * 3 * 2 * 3
+    assert expected["scores"] == (1 + 2) * 3 * 2 * len(METRICS)
     assert {t: remote_rows(db, t) for t in expected} == expected
     # Running again sends nothing; sending everything again changes nothing.
     again = run_sync(reports, dsn=db)

@@ -4,6 +4,8 @@ import json
 import sqlite3
 
 import pytest
+
+from evalkit.score.metrics import METRICS
 from sync_records import make_record
 
 from evalkit.errors import EvalkitError
@@ -31,13 +33,13 @@ def test_add_run_is_an_upsert_by_run_id(tmp_path):
     store.add_run(record)
     store.add_run(record)
     assert len(store.runs()) == 1
-    assert len(store.rows("scores")) == len(record_rows(record)["scores"]) == 2 * 3 * 2 * 3
+    assert len(store.rows("scores")) == len(record_rows(record)["scores"]) == 2 * 3 * 2 * len(METRICS)
     # A changed run replaces the old one, rows it no longer has included.
     record.checkpoints = record.checkpoints[:1]
     record.checkpoints[0].images = record.checkpoints[0].images[:1]
     store.add_run(record)
     assert store.runs() == [record]
-    assert len(store.rows("scores", "r1")) == 3
+    assert len(store.rows("scores", "r1")) == len(METRICS)
     assert [r["checkpoint_name"] for r in store.rows("evaluation_runs")] == ["tiny_punks_perfect"]
 
 
