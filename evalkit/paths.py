@@ -43,3 +43,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
 def atomic_write_text(path: Path, text: str) -> Path:
     """`atomic_write` of UTF-8 text."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def add_reports_dir_option(parser) -> None:
+    """``--reports-dir`` of every command that reads the runs and the score store (one spelling, one default)."""
+    parser.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
+                        help="folder holding the runs and the score store, evalkit.sqlite (default: %(default)s)")

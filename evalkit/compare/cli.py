@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from evalkit.paths import DEFAULT_REPORTS
+    from evalkit.paths import add_reports_dir_option
 
     p = subparsers.add_parser(
         "compare",
@@ -28,8 +28,7 @@ def register(subparsers) -> None:
             "next runs that would separate them. Uses the newest evaluation of each checkpoint in the store."
         ),
     )
-    p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-                   help="folder holding evalkit.sqlite (default: %(default)s)")
+    add_reports_dir_option(p)
     p.add_argument("--run", action="append", default=[], metavar="RUN_ID", help="only checkpoints of this gate run (repeatable)")
     p.add_argument("--checkpoint", action="append", default=[], metavar="NAME",
                    help="only this checkpoint (file stem or sha256 prefix of 12; repeatable)")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.paths import DEFAULT_REPORTS
+from evalkit.paths import add_reports_dir_option
 
 EXIT_BAD_INPUT = 4
 
@@ -29,8 +29,7 @@ def register(subparsers) -> None:
             "rendering of the run records; nothing is rendered or re-scored."
         ),
     )
-    p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-                   help="where the runs and the score store live (default: %(default)s)")
+    add_reports_dir_option(p)
     p.add_argument("--golden", default=None, metavar="DIR",
                    help="golden punks for the nearest-golden pictures and distributions "
                    "(default: each run's own golden folder)")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from evalkit.paths import DEFAULT_REPORTS
+from evalkit.paths import add_reports_dir_option
 from evalkit.terminal_text import printable
 
 
@@ -17,16 +17,14 @@ def register(subparsers) -> None:
     p.add_argument("score", metavar="SCORE", help="0-10")
     p.add_argument("--note", default=None, metavar="TEXT", help="what you saw")
     p.add_argument("--by", default=None, metavar="WHO", help="who rates (default: $EVALKIT_USER, else your login)")
-    p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-                   help="where the score store lives (default: %(default)s)")
+    add_reports_dir_option(p)
     p.set_defaults(func=run)
     c = subparsers.add_parser(
         "calibrate", help="fit the quality score's weights to your ratings (at least 4 rated checkpoints)",
         description="Fit quality = 10 x prod goodness^w (w >= 0.05, sum 1: monotone in every metric) to the ratings "
         "in the score store, each checkpoint's latest evaluation; prints Spearman's rho before and after "
         "(in sample and leave-one-out) and the formula, and writes it to evalkit.toml [quality].")
-    c.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-                   help="where the score store lives (default: %(default)s)")
+    add_reports_dir_option(c)
     c.add_argument("--rootdir", default=".", metavar="DIR", help="where evalkit.toml is written (default: .)")
     c.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     c.set_defaults(func=calibrate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from evalkit.errors import EXIT_FAILED, EXIT_OK
-from evalkit.paths import DEFAULT_REPORTS
+from evalkit.paths import add_reports_dir_option
 from evalkit.sync.api import BACKENDS, existing_store, run_sync
 from evalkit.sync.outbox import QueueStatus, queue_status
 from evalkit.terminal_text import printable
@@ -30,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the queue only once the remote holds all of it. The remote needs supabase/migrations/*.sql applied."
         ),
     )
-    parser.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR",
-                        help="Folder holding evalkit.sqlite (default: %(default)s).")
+    add_reports_dir_option(parser)
     parser.add_argument("--backend", choices=BACKENDS,
                         help="Where to write (default: postgres when a connection string is given, else supabase).")
     parser.add_argument("--dsn", metavar="DSN",

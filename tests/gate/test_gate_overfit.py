@@ -11,10 +11,10 @@ the two; 16 renders do not).
 """
 
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from test_gate_testbed import junit  # one reading of a JUnit file for the gate tests
 
 ROOT = Path(__file__).resolve().parents[2]
 CK = ROOT / "checkpoints"
@@ -37,11 +37,7 @@ def run(tmp_path_factory):
          "--prompts", str(d / "prompts.toml"), "--reports-dir", str(d / "reports"), "--checkpoint", str(PERFECT),
          "--checkpoint", str(OVERFIT), "-q", f"--junitxml={xml}"],
         cwd=d, capture_output=True, text=True, timeout=1500)
-    cases = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        outcome = next((t for t in ("failure", "error", "skipped") if case.find(t) is not None), "passed")
-        cases[case.get("name")] = (outcome, {p.get("name"): p.get("value") for p in case.iter("property")})
-    return proc, cases
+    return proc, junit(xml)
 
 
 def test_the_overfitted_lora_fails_adherence_diversity_and_collapse(run):
