@@ -153,6 +153,9 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
     add("--samples", default=None, metavar="OUTPUT_DIR",
         help="Judge the samples sd-scripts drew during training (OUTPUT_DIR/sample/), one entry per epoch, "
         "with --prompts their --sample_prompts file; nothing is rendered.")
+    add("--no-base-compare", action="store_true",
+        help="Do not render and score the base alone (once per base and render config, cached), so no "
+        "change against the base is shown and test_changes_base is skipped.")
     add("--render-only", action="store_true", help="Render into the cache; score nothing.")
     add("--score-only", action="store_true", help="Score from the cache; never render.")
     add("--progress", action="store_true",

@@ -7,11 +7,13 @@ Per checkpoint, in this order:
   threshold with 95% confidence (seed noise cannot flip it);
 * ``test_golden_distance[ckpt]``, ``test_memorisation[ckpt]``: set level;
 * ``test_baseline[ckpt-metric]``: paired comparison with the recorded baseline;
+* ``test_changes_base[ckpt]``: the LoRA changes what its base alone draws
+  (gate/base_compare.py; skipped with ``--no-base-compare``);
 * ``test_grid_sharpness[ckpt-prompt-seedN]`` (one ``test_<metric>`` per row of
   `evalkit.score.metrics.IMAGE_METRICS`): one lenient floor per render,
   catching a broken image.
 
-Markers: each metric row's marker (grid, palette, realism), set, baseline.
+Markers: each metric row's marker (grid, palette, realism, adherence), set, baseline, base.
 Scores go to JUnit properties; a failure names the metric, the numbers and
 the renders.
 """
@@ -35,7 +37,7 @@ class Case:
     """What one item judges."""
 
     checkpoint: Path
-    kind: str  # render | suite | mmd | memorisation | baseline | image
+    kind: str  # render | suite | a SET_METRICS name | baseline | base | image
     metric: str | None = None
     prompt_id: str | None = None
     seed: int | None = None
@@ -60,7 +62,7 @@ def _cases(kind: str, metric: str | None, session) -> list:
                 marks = [MARKS[m]] + ([pytest.mark.baseline] if kind == "baseline" else [])
                 out.append(pytest.param(Case(ck, kind, m), id=f"{name}-{m}", marks=marks))
         else:
-            marks = [pytest.mark.set] if kind in SET_KINDS else []
+            marks = [pytest.mark.set] if kind in SET_KINDS else [pytest.mark.base] if kind == "base" else []
             out.append(pytest.param(Case(ck, kind), id=name, marks=marks))
     return out
 
@@ -70,6 +72,7 @@ KINDS = {
     "test_suite_mean": ("suite", None),
     **{s.item: (s.name, None) for s in SET_METRICS},
     "test_baseline": ("baseline", None),
+    "test_changes_base": ("base", None),
     **{f"test_{m.name}": ("image", m.name) for m in IMAGE_METRICS},
 }
 
@@ -119,6 +122,10 @@ globals().update({row.item: _set_item(row.name, row.item) for row in SET_METRICS
 
 def test_baseline(case, evaluation, evalkit_session, record_property):
     _report(evalkit_session.baseline_verdict(evaluation, case.metric), record_property)
+
+
+def test_changes_base(case, evaluation, evalkit_session, record_property):
+    _report(evalkit_session.base_verdict(evaluation), record_property)
 
 
 globals().update({f"test_{row.name}": _image_item(row.name) for row in IMAGE_METRICS})

@@ -96,6 +96,14 @@ class CheckpointResult:
     rendered: int = 0  # images rendered in this run (the rest came from the cache)
     cached: int = 0
     render_seconds: float = 0.0
+    # Against the base alone at the same prompts and seeds (gate/base_compare.py): the base's means and
+    # quality, paired deltas, the share of cells changed, "indistinguishable"; None when not compared.
+    vs_base: dict[str, Any] | None = None
+
+    @property
+    def indistinguishable(self) -> bool:
+        """Its renders are its base alone's, with 95% confidence: never the best (gate/base_compare.py)."""
+        return bool(self.vs_base and self.vs_base.get("indistinguishable"))
 
     def mean(self, metric: str) -> float | None:
         values = [im.scores[metric] for im in self.images if metric in im.scores]

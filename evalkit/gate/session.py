@@ -56,6 +56,7 @@ class Options:
     require_baseline: bool = False  # issue 18: a missing baseline fails test_baseline (CI)
     force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
     samples: str | None = None  # issue 20: an sd-scripts output folder whose sample/ images are judged, one "checkpoint" per epoch
+    no_base_compare: bool = False  # issue 22: skip rendering the base alone (gate/base_compare.py)
     command: str = ""
     render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
@@ -139,6 +140,7 @@ class GateSession:
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
         self.progress = None  # name -> (total -> bar): the terminal's render line (gate/progress.py), set by the plugin
         self.epoch_runs, self.epoch_problems = [], []  # set by finish() (epoch_curves)
+        self.bases: dict[tuple, Evaluation] = {}  # (base key, config key) -> the base alone, rendered and scored once
 
     # -- shared inputs, computed once and only when needed ------------------------------
 
@@ -178,8 +180,11 @@ class GateSession:
         self.evaluations[name] = ev
         try:
             job = self._render(ev)
+            base = self._base_alone(ev, job)
             if not self.opts.render_only:
                 self._score(ev, job)
+                if base is not None:
+                    ev.result.vs_base = self._vs_base(base, ev)
                 if self.opts.update_baseline:
                     failing = [] if self.opts.force else self.failing_suite_metrics(ev)
                     if failing:
@@ -239,7 +244,7 @@ class GateSession:
                          + ", ".join(beyond))
         return lines + [f"samples: {why}" for why in self.samples_refused]
 
-    def _render(self, ev: Evaluation):
+    def _render(self, ev: Evaluation, with_lora: bool = True):
         if ev.path in self.samples:
             return self._sample_renders(ev)
         from evalkit.render.run import PipelineCache, render_checkpoint
@@ -251,7 +256,7 @@ class GateSession:
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
                                       score_only=o.score_only, batch_size=o.batch_size,
                                       progress=self.progress(ev.name) if self.progress else False,
-                                      compile=o.compile, pipelines=self.pipelines, **o.render)
+                                      compile=o.compile, pipelines=self.pipelines, with_lora=with_lora, **o.render)
         r = ev.result
         r.sha256, r.model_hash = info.hashes.sha256, info.hashes.sshs_model_hash or info.hashes.tensor_sha256
         r.info, r.base_model = info.to_dict(), job.base_label
@@ -259,6 +264,40 @@ class GateSession:
         r.rendered, r.cached, r.render_seconds = job.rendered, job.cached, round(job.seconds, 3)
         ev.renders = job.renders
         return job
+
+    def _base_alone(self, ev: Evaluation, job):
+        """The base this checkpoint was rendered on, alone at its render config: rendered (or read from the
+        cache) and scored once per run; its error is kept on it, never on the checkpoint."""
+        if job is None or self.opts.no_base_compare:  # --samples: sd-scripts drew them, there is no base render
+            return None
+        key = (job.base_key, job.config.key())
+        if key not in self.bases:
+            base = Evaluation(ev.path, CheckpointResult(name=f"{job.base_label} (base alone)", path=job.base_label,
+                                                        sha256=None, model_hash=None, info=None))
+            self.bases[key] = base
+            try:
+                base_job = self._render(base, with_lora=False)
+                if not self.opts.render_only:
+                    self._score(base, base_job)
+            except Exception as exc:  # noqa: BLE001 - the comparison is lost, not the checkpoint's verdicts
+                base.error = exc
+                base.result.status, base.result.error = "error", str(exc)
+        return self.bases[key]
+
+    def _vs_base(self, base: Evaluation, ev: Evaluation) -> dict:
+        from evalkit.gate.base_compare import compare_to_base
+
+        if base.error is not None:
+            return {"base": base.result.name, "skipped": f"the base alone could not be scored: {base.result.error}"}
+        return compare_to_base(ev.result.images, base.result.images, ev.result.base_model, self.quality_weights)
+
+    def base_verdict(self, ev: Evaluation) -> Verdict:
+        from evalkit.gate.base_compare import base_verdict
+
+        v = base_verdict(ev.name, ev.result.vs_base, ev.result.quality)
+        if v.skip is None:
+            ev.add_verdict(v)
+        return v
 
     def _score(self, ev: Evaluation, job) -> None:
         from evalkit.score.score_image import score_image

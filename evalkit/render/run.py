@@ -39,17 +39,24 @@ class PipelineCache(dict):
         return self[key]
 
 
-_PIPELINES = PipelineCache()  # for callers that hold none (`evalkit render`, the tests)
+_PIPELINES = PipelineCache()
+# The cache folder of renders made with no LoRA on (in place of a checkpoint's sha256).
+BASE_ALONE = "base-alone"  # for callers that hold none (`evalkit render`, the tests)
 
 
 def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_model: str | None = None,
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
                       score_only: bool = False, progress: bool = True, pipelines: PipelineCache | None = None,
-                      **config_overrides) -> tuple[RenderJob, object]:
-    """Returns (job with .renders in prompt/seed order, CheckpointInfo)."""
+                      with_lora: bool = True, **config_overrides) -> tuple[RenderJob, object]:
+    """Returns (job with .renders in prompt/seed order, CheckpointInfo).
+
+    ``with_lora=False`` renders the checkpoint's base alone, at the checkpoint's own render
+    config (its metadata's clip skip and token length), so each of its renders has a twin
+    that differs only by the LoRA (gate/base_compare.py); cached under `BASE_ALONE`.
+    """
     with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
                            lora_scale=lora_scale, score_only=score_only, prompts=prompts, pipelines=pipelines,
-                           **config_overrides) as (pipe, job, cache, info):
+                           with_lora=with_lora, **config_overrides) as (pipe, job, cache, info):
         return render_suite(pipe, prompts, job, cache, progress), info
 
 
@@ -61,7 +68,7 @@ def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
 def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | None = None,
                       base_config: str | None = None, device: str | None = None, lora_scale: float = 1.0,
                       score_only: bool = False, prompts=None, pipelines: PipelineCache | None = None,
-                      **config_overrides):
+                      with_lora: bool = True, **config_overrides):
     """(pipeline with the LoRA on, empty job, cache, CheckpointInfo); the LoRA comes off on exit.
 
     Under ``score_only`` the pipeline is a stand-in that refuses to render, and
@@ -87,13 +94,18 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
         slot = pipelines.slot(ref, device, lora_scale, config_overrides)
         size = native_size(slot.pipe)
     cfg = config_for_base(base_dir, size, lora_render_defaults(info), lora_scale=lora_scale, **config_overrides)
-    job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
-    if info.network is not None and info.network.trains_text_encoder:
+    job = RenderJob(info.hashes.sha256 if with_lora else BASE_ALONE, ref.label, cfg, device,
+                    base_fingerprint=base_fingerprint(ref.kind, ref.location))
+    if with_lora and info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
     if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
     slot = slot or pipelines.slot(ref, device, lora_scale, config_overrides)
+    if not with_lora:
+        slot.take_off()  # nothing on: the base alone
+        yield slot.pipe, job, cache, info
+        return
     slot.put_on(checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
         yield slot.pipe, job, cache, info

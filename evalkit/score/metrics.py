@@ -198,6 +198,7 @@ MARKERS: tuple[tuple[str, str], ...] = (
     *((m.marker, m.marker_help) for m in IMAGE_METRICS),
     ("baseline", "comparisons against a recorded baseline"),
     ("set", "set-level checks against the golden punks (distance, memorisation, diversity, collapse)"),
+    ("base", "the LoRA changes what its base alone draws (gate/base_compare.py)"),
 )
 
 

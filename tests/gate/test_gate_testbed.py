@@ -28,7 +28,7 @@ PERFECT, PHOTOREAL, WRONG = (CK / f"tiny_punks_{n}.safetensors" for n in ("perfe
 TESTBED = ("--checkpoint", str(PERFECT), "--checkpoint", str(PHOTOREAL), "--checkpoint", str(WRONG))
 RENDERS = 12  # 6 prompts x 2 seeds
 M, S = len(METRICS), len(SET_METRICS)
-PER_CHECKPOINT = 1 + M + S + M + M * RENDERS  # render, suite means, set checks, baselines, per image
+PER_CHECKPOINT = 1 + M + S + M + 1 + M * RENDERS  # render, suite means, set checks, baselines, base change, per image
 RERUNS = 5
 
 pytest_plugins = ["pytester"]

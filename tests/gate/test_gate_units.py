@@ -204,6 +204,40 @@ def test_leaderboard_ranks_by_quality_and_prefers_passing_checkpoints():
     assert leaderboard([_ck("a", 3.0, "fail")])[-1] == "best: none passed the gate (highest quality: a)"
 
 
+def _image(prompt_id, seed, cells, **scores):
+    full = {"grid_sharpness": 1.0, "palette_fidelity": 0.8, "photorealism": 0.0, "prompt_adherence": 0.9, **scores}
+    return ImageResult(prompt_id, seed, "text", [], f"{prompt_id}-{seed}.png", np.asarray(cells).tolist(), full,
+                       {m: True for m in full})
+
+
+def test_a_lora_that_leaves_its_base_unchanged_is_flagged_and_never_best(golden):
+    """Issue 22 finding 9: on a base that already draws punks, a LoRA that does almost nothing scores
+    as well as the base; it must be named for what it is, not crowned."""
+    from evalkit.gate.base_compare import base_verdict, compare_to_base
+
+    punks = golden.images[:12]
+    other = golden.images[12:24]
+    base = [_image(f"p{i}", 42, c) for i, c in enumerate(punks)]
+    same = [_image(f"p{i}", 42, c) for i, c in enumerate(punks)]
+    same[0] = _image("p0", 42, other[0])  # one render tipped onto another punk: the median stays 0
+    changed = [_image(f"p{i}", 42, c, palette_fidelity=0.7) for i, c in enumerate(other)]
+    weak, good = _ck("weak", 9.6, "pass"), _ck("good", 9.1, "pass")
+    weak.vs_base = compare_to_base(same, base, "tiny-punks-base")
+    good.vs_base = compare_to_base(changed, base, "tiny-punks-base")
+    assert weak.indistinguishable and not good.indistinguishable
+    assert weak.vs_base["changed_share"]["unchanged_renders"] == 11
+    assert good.vs_base["deltas"]["palette_fidelity"]["mean"] == pytest.approx(-0.1)
+    assert not base_verdict("weak", weak.vs_base, 9.6).passed and base_verdict("good", good.vs_base, 9.1).passed
+    assert best([weak, good]).name == "good"
+    lines = leaderboard([weak, good])
+    assert lines[-1] == "best: good"
+    assert "same as its base" in next(line for line in lines if " weak " in line)
+    assert "tiny-punks-base (base alone)" in lines[-2] and lines[-2].endswith("base")
+    assert leaderboard([weak])[-1] == "best: none (every scored checkpoint is indistinguishable from its base)"
+    # Too few renders for a distribution-free bound at 95%: never flagged.
+    assert not compare_to_base(same[:4], base[:4], "b")["indistinguishable"]
+
+
 def test_record_with_per_image_thresholds_round_trips(tmp_path):
     im = ImageResult("p", 42, "text", ["#638596"], "r.png", [[[0, 0, 0]]], {"grid_sharpness": 0.5},
                      {"grid_sharpness": True}, thresholds={"grid_sharpness": 0.3})

@@ -28,7 +28,7 @@ def gate(tmp_path, *args, tty=False):
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "prompts.toml").write_text(SUITE)
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "evalkit"), f"--rootdir={ROOT}", "-p", "no:cacheprovider",
-           "--checkpoint", str(PERFECT), "--prompts", str(tmp_path / "prompts.toml"), "--batch-size", "1",
+           "--checkpoint", str(PERFECT), "--prompts", str(tmp_path / "prompts.toml"), "--batch-size", "1", "--no-base-compare",
            "--reports-dir", str(tmp_path / "reports"), "-k", "test_render", *args]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     if not tty:

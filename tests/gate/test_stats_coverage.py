@@ -53,3 +53,25 @@ def test_the_printed_bounds_state_their_level_truthfully():
 def test_no_spread_gives_the_value_itself():
     b = mean_bounds([0.3] * 8)
     assert b.low == b.mean == b.high == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("n", [5, 12, 32])
+def test_median_upper_bound_holds_at_the_stated_level_on_zero_heavy_data(n):
+    """The share of cells a LoRA changes is mostly 0 with rare large values (gate/base_compare.py):
+    the bound on its median must still hold at CONFIDENCE. Zero-inflated draws with a known median."""
+    from evalkit.gate.stats import median_upper_bound
+
+    rng = np.random.default_rng(11)
+    p_zero = 0.4  # below half: the median sits inside the continuous part, where coverage is tightest
+    # median of the mixture: the q-quantile of U(0, 0.5) with p_zero + (1 - p_zero) q = 1/2
+    median = 0.5 * (0.5 - p_zero) / (1 - p_zero)
+    held = sum(median <= median_upper_bound(np.where(rng.random(n) < p_zero, 0.0, rng.uniform(0, 0.5, n)))
+               for _ in range(TRIALS))
+    assert held / TRIALS >= CONFIDENCE - TOLERANCE
+
+
+def test_median_upper_bound_needs_enough_values():
+    from evalkit.gate.stats import median_upper_bound
+
+    assert median_upper_bound([0.0] * 4) is None  # 1 - 1/16 < 95%: no bound at that level
+    assert median_upper_bound([0.0] * 4 + [0.3]) == 0.3  # n = 5 needs the largest value

@@ -109,7 +109,7 @@ def test_gate_renders_through_a_single_file_base(pytester, single_file, two_prom
     reports = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
         str(ROOT / "evalkit"), f"--rootdir={ROOT}", "-p", "no:cacheprovider", "--checkpoint", str(PERFECT),
-        "--base-model", str(single_file), "--base-config", str(BASE_DIR), "--prompts", str(two_prompts),
+        "--base-model", str(single_file), "--base-config", str(BASE_DIR), "--prompts", str(two_prompts), "--no-base-compare",
         "--reports-dir", str(reports), "--render-only", "--batch-size", "1")
     assert result.ret == 0, result.stdout.str()[-2000:]
     pngs = {p.name: p for p in (reports / "cache").rglob("*.png")}

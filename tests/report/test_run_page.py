@@ -215,3 +215,24 @@ def test_gallery_pictures_are_lazy_and_from_the_reports_folder(page, run_page, r
     assert requests and all(u.startswith(reports.resolve().as_uri() + "/") for u in requests)
     lazy = page.eval_on_selector_all(".trio img, figure.chart img", "els => els.map(e => e.loading)")
     assert lazy and set(lazy) == {"lazy"}
+
+
+def test_each_checkpoint_shows_its_change_against_the_base_alone(page, first_run, reports):
+    """Issue 22 finding 9: the page says what a LoRA changed against its base, and flags one that changed nothing."""
+    import copy
+
+    from evalkit.gate.base_compare import base_verdict, compare_to_base
+
+    record = copy.deepcopy(first_run)
+    record.run_id = first_run.run_id + "-vs-base"
+    same, other = record.checkpoints[0], record.checkpoints[1]
+    same.vs_base = compare_to_base(same.images, same.images, "tiny-punks-base")  # its own renders: unchanged
+    other.vs_base = compare_to_base(other.images, same.images, "tiny-punks-base")
+    same.verdicts.append(base_verdict(same.name, same.vs_base, same.quality))
+    open_page(page, write_run_report(record, reports, golden_dir=GOLDEN))
+    flagged = section(page, same.name).locator("p.vs-base").inner_text()
+    assert "indistinguishable from its base" in flagged and f"{len(same.images)} of {len(same.images)} renders unchanged" in flagged
+    assert "base_change (base)" in section(page, same.name).locator("table").all_inner_texts()[0]
+    changed = section(page, other.name).locator("p.vs-base").inner_text()
+    assert "indistinguishable" not in changed
+    assert f"({other.vs_base['quality_delta']:+.1f})" in changed

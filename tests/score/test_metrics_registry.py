@@ -17,7 +17,7 @@ GOLDEN = {m: {"q05": 0.97, "q50": 0.99, "q95": 0.02} for m in METRICS}
 def test_rows_are_complete_and_consistent():
     assert METRICS == tuple(m.name for m in IMAGE_METRICS) and len(set(METRICS)) == len(METRICS)
     assert sum(m.quality_weight for m in IMAGE_METRICS) == pytest.approx(1.0)
-    assert {m.marker for m in IMAGE_METRICS} | {"baseline", "set"} == {name for name, _ in MARKERS}
+    assert {m.marker for m in IMAGE_METRICS} | {"baseline", "set", "base"} == {name for name, _ in MARKERS}
     assert len({s.item for s in SET_METRICS}) == len(SET_METRICS)
     assert WEIGHTS == {m.name: m.quality_weight for m in IMAGE_METRICS}
 

@@ -23,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 def gate(pytester, reports, *args):
     return pytester.runpytest_subprocess(
-        str(ROOT / "evalkit"), f"--rootdir={ROOT}", "--checkpoint", str(PERFECT), "--prompts", str(PROMPTS),
+        str(ROOT / "evalkit"), f"--rootdir={ROOT}", "--checkpoint", str(PERFECT), "--prompts", str(PROMPTS), "--no-base-compare",
         "--reports-dir", str(reports), "-p", "no:cacheprovider", *args,
     )
 

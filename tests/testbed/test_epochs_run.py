@@ -36,3 +36,33 @@ def test_every_epoch_file_is_a_kohya_checkpoint_of_one_session():
     metas = [inspect_checkpoint(f, tensor_health=False).metadata for f in files]
     assert len({m["ss_session_id"] for m in metas}) == 1
     assert sorted(int(m["ss_epoch"]) for m in metas) == [1, 2, 3, 4, 5]
+
+
+def test_rendering_the_epochs_agrees_with_their_samples(tmp_path, reference):
+    """Issue 20's "Done when": the gate renders every epoch's LoRA at the sample prompts (``--checkpoint-dir``
+    over the run's folder, ``--prompts`` its sd-scripts prompt file) and its curve agrees with the one
+    from the sample images: the same best epoch, or each curve's best within noise of the other's."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(RUN.parents[1] / "evalkit"), f"--rootdir={RUN.parents[1]}",
+         "-p", "no:cacheprovider", "-q", "--checkpoint-dir", str(RUN), "--prompts", str(RUN / "prompts.txt"),
+         "--reports-dir", str(tmp_path), "--no-base-compare", "-k", "render or suite_mean"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
+    record = json.loads(next(tmp_path.glob("*/run.json")).read_text())
+    (rendered,) = record["epochs"]["runs"]
+    assert rendered["run"] == "tiny_punks_epochs" and [m["epoch"] for m in rendered["members"]] == [1, 2, 3, 4, 5]
+    (sampled,) = score_samples(RUN, reference, load_kohya_prompts(RUN / "prompts.txt")).runs
+
+    def within_noise(curve: dict, epoch: int) -> bool:  # the curve's rule: high(epoch) >= low(best)
+        points = {p["epoch"]: p for p in curve["points"]}
+        return points[epoch]["high"] >= points[curve["best"]]["low"]
+
+    quality = next(c for c in rendered["curves"] if c["name"] == "quality")
+    sampled_quality = sampled.quality.to_dict()
+    assert rendered["best_epoch"] == sampled.best or (
+        within_noise(quality, sampled.best) and within_noise(sampled_quality, rendered["best_epoch"]))
+    print(f"rendered best epoch {rendered['best_epoch']}, samples' {sampled.best}")
