@@ -294,6 +294,10 @@ class GateSession:
     def base_verdict(self, ev: Evaluation) -> Verdict:
         from evalkit.gate.base_compare import base_verdict
 
+        if self.opts.no_base_compare:
+            return Verdict("base", "base_change", True, float("nan"), skip="--no-base-compare: the base alone was not rendered")
+        if ev.path in self.samples:
+            return Verdict("base", "base_change", True, float("nan"), skip="sd-scripts samples: there is no base render to pair them with")
         v = base_verdict(ev.name, ev.result.vs_base, ev.result.quality)
         if v.skip is None:
             ev.add_verdict(v)

@@ -258,3 +258,71 @@ def test_unloadable_checkpoint_is_an_error_naming_the_file_and_the_others_still_
     # 3 x the testbed's items ran; broken: 1 error, the rest skipped ("not evaluated (see the error above)")
     assert sum(o == "passed" for o, _ in cases.values()) + sum(o == "failure" for o, _ in cases.values()) \
         == 3 * PER_CHECKPOINT - 3 * M  # the testbed's baseline comparisons are skipped (no baseline)
+
+
+# -- issue 22 finding 9: a LoRA that does almost nothing is flagged, never named best ------------------
+
+def weaken(src: Path, dst: Path, factor: float) -> Path:
+    """A real kohya file: ``src`` with every ``.alpha`` scaled by ``factor`` (its effect scales with it),
+    as another training run (its own output name and session), so no epoch curve joins it to ``src``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(src)
+    with safe_open(src, "pt") as f:
+        meta = dict(f.metadata())
+    meta.update(ss_output_name=dst.stem, ss_session_id="0")
+    save_file({k: v * factor if k.endswith(".alpha") else v for k, v in weights.items()}, dst, meta)
+    return dst
+
+
+@pytest.fixture
+def weak_run(pytester, suite, _runs, testbed):
+    """The perfect LoRA and ``weak`` (the perfect one at a hundredth of its strength: above the took-effect
+    check's relative threshold, so it renders, but most of its renders are the base's cell for cell).
+    After ``testbed``, so only weak's renders are new: the base alone and perfect come from the cache."""
+    if "weak" not in _runs:
+        weak = weaken(PERFECT, suite / "weak.safetensors", 0.01)
+        xml = suite / "weak.xml"
+        result = gate(pytester, suite, "--checkpoint", str(PERFECT), "--checkpoint", str(weak), f"--junitxml={xml}",
+                      "-k", "render or changes_base or suite_mean")
+        _runs["weak"] = (result, junit(xml))
+    return _runs["weak"]
+
+
+def test_a_lora_indistinguishable_from_its_base_fails_and_is_never_best(weak_run):
+    """The testbed's base already draws punks, so the weak LoRA scores as well as the base alone and, before
+    the comparison, topped the leaderboard."""
+    result, cases = weak_run
+    assert result.ret == 1
+    assert cases["test_changes_base[weak]"][0] == "failure"
+    assert cases["test_changes_base[tiny_punks_perfect]"][0] == "passed"
+    out = result.stdout.str()
+    assert "indistinguishable from its base" in out and "tiny-punks-base (base alone)" in out
+    assert "same as its base" in next(line for line in result.outlines if " weak " in line)
+    result.stdout.fnmatch_lines(["best: tiny_punks_perfect"])
+
+
+def test_the_record_keeps_each_lora_against_its_base_rendered_once(weak_run, suite):
+    import json
+
+    records = [json.loads(p.read_text()) for p in (suite / "reports").glob("*/run.json")]
+    record = next(r for r in records if {c["name"] for c in r["checkpoints"]} == {"weak", "tiny_punks_perfect"})
+    vs = {c["name"]: c["vs_base"] for c in record["checkpoints"]}
+    assert vs["weak"]["indistinguishable"] and not vs["tiny_punks_perfect"]["indistinguishable"]
+    assert vs["weak"]["n"] == vs["tiny_punks_perfect"]["n"] == RENDERS
+    assert abs(vs["weak"]["quality_delta"]) < 0.2  # its quality is the base's own
+    assert vs["tiny_punks_perfect"]["changed_share"]["median_high"] > 0.05
+    # One base alone for the whole module (one render config): rendered once, then from the cache.
+    assert len(list((suite / "reports" / "cache" / "base-alone").glob("*/*.png"))) == RENDERS
+    props = junit(suite / "weak.xml")["test_render[tiny_punks_perfect]"][1]
+    assert props["rendered"] == "0"
+
+
+def test_no_base_compare_skips_the_comparison(pytester, suite, weak_run):
+    result = gate(pytester, suite, "--checkpoint", str(suite / "weak.safetensors"), "--score-only", "--no-base-compare",
+                  "-k", "changes_base", "-rs")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1, deselected=PER_CHECKPOINT - 1)
+    result.stdout.fnmatch_lines(["*--no-base-compare: the base alone was not rendered*"])
+    assert "(base alone)" not in result.stdout.str()  # no base row in the leaderboard
