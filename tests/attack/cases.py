@@ -14,6 +14,7 @@ import os
 import signal
 import shutil
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from . import builders as b
-from .harness import (APE, BASE_MODEL, CHECKPOINTS, PERFECT, PY, ROOT, RENDER_OPTS, Case, Outcome, Plan,
+from .harness import (APE, BASE_MODEL, CHECKPOINTS, PERFECT, PY, ROOT, RENDER_OPTS, Case, Check, Outcome, Plan,
                       cached_renders, evalkit_cmd, finish_process, gate_cmd, keeps_files, keeps_runs, queued_runs,
                       run_process, start_process)
 from .servers import SERVERS, service_key
@@ -641,6 +642,8 @@ IMAGE_ROWS = [
     ("truncated_png", lambda p: p.write_bytes(b.png_bytes(b.upscaled_punk())[:200]), {4}, True, "render.png", "", ()),
     ("bad_header_crc", _bad_crc, {0, 4}, False, "render.png", "", ()),
     ("over_150_megapixels", lambda p: p.write_bytes(b.sparse_png(13_000, 13_000)), {4}, True, "render.png", "11", ()),
+    ("100_megapixels_past_pillows_guard", lambda p: p.write_bytes(b.sparse_png(10_000, 10_000)), {0}, False,
+     "render.png", "11", ()),
     ("one_pixel", _img(lambda: Image.new("RGB", (1, 1))), {0, 4}, False, "render.png", "", ()),
     ("all_black", _img(lambda: Image.new("RGB", (192, 192))), {0}, False, "render.png", "", ()),
     ("rgba_transparent", _img(lambda: b.upscaled_punk().convert("RGBA")), {0}, False, "render.png", "", ()),
@@ -757,8 +760,9 @@ for _name, _tamper, _finding in TAMPER_ROWS:
         runs = keeps_runs(reports)
         _tamper(reports)
         expect = {0, 1} if _name == "stray_render_for_seed_99" else {1}
-        return Plan(gate_cmd("--checkpoint", PERFECT, "--prompts", ws.suite1, "--reports-dir", reports, "--score-only"),
-                    expect, timeout=240, reports=reports, suite=ws.suite1, checks=[runs])
+        says = "ape seed 42" if expect == {1} else None  # the render --score-only then misses, by name
+        return Plan(gate_cmd("--checkpoint", PERFECT, "--prompts", ws.suite1, "--reports-dir", reports, "--score-only",
+                             "-rE"), expect, says=says, timeout=240, reports=reports, suite=ws.suite1, checks=[runs])
 
 
 @case("tampering", "sidecar_seed_edited_then_render", "1", needs_base=True)
@@ -945,34 +949,31 @@ for _behaviour in ("http_500", "http_503_json", "plain_text", "html_login", "jso
                    "close_no_answer"):
     @case("sync", f"server_{_behaviour}", "4", needs_base=True)
     def _(ws, d, _behaviour=_behaviour):
-        reports = ws.copy_base(d / "reports")
-        env = {"SUPABASE_URL": SERVERS.url(_behaviour), "SUPABASE_SERVICE_ROLE_KEY": service_key()}
-        return Plan(evalkit_cmd("sync", "--reports-dir", reports), {4}, env=env, timeout=180,
-                    says="127.0.0.1", checks=[keeps_runs(reports)])
+        return _sync_plan(ws, d, SERVERS.url(_behaviour), "127.0.0.1")
+
+
+def _sync_plan(ws, d, url: str, says: str, *args) -> Plan:
+    """`evalkit sync ARGS` of the base's queued run to `url`: exit 4 naming `says`, the run still queued."""
+    reports = ws.copy_base(d / "reports")
+    env = {"SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": service_key()}
+    return Plan(evalkit_cmd("sync", *args, "--reports-dir", reports), {4}, env=env, timeout=180, says=says,
+                checks=[keeps_runs(reports)])
 
 
 @case("sync", "connection_refused", "4", needs_base=True)
 def _(ws, d):
-    reports = ws.copy_base(d / "reports")
-    env = {"SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_SERVICE_ROLE_KEY": service_key()}
-    return Plan(evalkit_cmd("sync", "--reports-dir", reports), {4}, env=env, says="127.0.0.1",
-                checks=[keeps_runs(reports)])
+    return _sync_plan(ws, d, "http://127.0.0.1:9", "127.0.0.1")
 
 
 @case("sync", "url_not_a_url", needs_base=True)
 def _(ws, d):
-    reports = ws.copy_base(d / "reports")
-    env = {"SUPABASE_URL": "not a url\x1b[2J", "SUPABASE_SERVICE_ROLE_KEY": service_key()}
-    return Plan(evalkit_cmd("sync", "--reports-dir", reports), {4}, env=env, says="SUPABASE_URL",
-                checks=[keeps_runs(reports)])
+    return _sync_plan(ws, d, "not a url\x1b[2J", "SUPABASE_URL")
 
 
 @case("sync", "postgres_refused", needs_base=True)
 def _(ws, d):
-    reports = ws.copy_base(d / "reports")
     dsn = "postgresql://evalkit:s3cret@127.0.0.1:9/postgres"
-    return Plan(evalkit_cmd("sync", "--backend", "postgres", "--dsn", dsn, "--reports-dir", reports), {4},
-                says="127.0.0.1", checks=[keeps_runs(reports)])
+    return _sync_plan(ws, d, "", "127.0.0.1", "--backend", "postgres", "--dsn", dsn)
 
 
 @case("sync", "sync_extra_missing", "4", needs_base=True)
@@ -1043,6 +1044,34 @@ for _cmd, _where in REPORT_ROWS:
     def _(ws, d, _cmd=_cmd, _where=_where):
         bad = UNUSABLE[_where](d)
         return Plan(COMMANDS[_cmd](ws, bad), {4}, says=str(bad), timeout=120)
+
+
+def _immutable(folder: Path) -> Check:
+    """`folder` made read-only for root too (chattr +i: nothing can be created, renamed or removed in it);
+    the check it returns lifts that again after the run, so the workspace can be removed."""
+    subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
+
+    def lift():
+        subprocess.run(["chattr", "-i", str(folder)], check=False, capture_output=True)
+        return []
+    return lift
+
+
+for _cmd in ("render", "gate", "rate"):
+    @case("reports", f"{_cmd}_reports_dir_read_only", "3")
+    def _(ws, d, _cmd=_cmd):
+        reports = d / "reports"
+        reports.mkdir()
+        lift = _immutable(reports)
+        return Plan(COMMANDS[_cmd](ws, reports), {4}, says=str(reports), timeout=120, checks=[lift])
+
+
+@case("reports", "report_into_a_read_only_reports_dir", needs_base=True)
+def _(ws, d):
+    reports = ws.copy_base(d / "reports")
+    lift = _immutable(reports)
+    return Plan(evalkit_cmd("report", "--reports-dir", reports), {4}, says="cannot be written", timeout=120,
+                checks=[lift, keeps_runs(reports)])
 
 
 @case("reports", "render_env_reports_dir_under_proc", "3")

@@ -230,20 +230,21 @@ def label_problems(reports: Path, suite: Path) -> list[tuple[str, str]]:
     return found
 
 
-def store_runs(reports: Path) -> set[str]:
+def _run_ids(reports: Path, sql: str) -> set[str]:
+    """The run ids `sql` selects from the store, read-only (none when there is no readable store)."""
     try:
         with sqlite3.connect(f"file:{reports / 'evalkit.sqlite'}?mode=ro", uri=True) as conn:
-            return {r[0] for r in conn.execute("SELECT run_id FROM run_records")}
+            return {r[0] for r in conn.execute(sql)}
     except sqlite3.Error:
         return set()
+
+
+def store_runs(reports: Path) -> set[str]:
+    return _run_ids(reports, "SELECT run_id FROM run_records")
 
 
 def queued_runs(reports: Path) -> set[str]:
-    try:
-        with sqlite3.connect(f"file:{reports / 'evalkit.sqlite'}?mode=ro", uri=True) as conn:
-            return {r[0] for r in conn.execute("SELECT run_id FROM sync_queue WHERE synced_at IS NULL")}
-    except sqlite3.Error:
-        return set()
+    return _run_ids(reports, "SELECT run_id FROM sync_queue WHERE synced_at IS NULL")
 
 
 def keeps_runs(reports: Path, runs: set[str] | None = None) -> Check:
