@@ -788,6 +788,53 @@ def _(ws, d):
                 {1, 4}, timeout=240, reports=reports, suite=ws.suite1, checks=[runs])
 
 
+def _gate_with_settings(ws, d, files: dict[str, str], *args, expect=frozenset({4}), says=None) -> Plan:
+    """The gate (--score-only, base cache) run from `d`, where `files` (evalkit.toml, a baseline) were hand-edited.
+    With an evalkit.toml it runs as `evalkit gate`, whose rootdir (where evalkit.toml is read) is the current folder."""
+    reports = ws.copy_base(d / "reports")
+    for name, text in files.items():
+        (d / name).write_text(text)
+    opts = ["--checkpoint", PERFECT, "--prompts", ws.suite1, "--reports-dir", reports, "--score-only", *args]
+    argv = evalkit_cmd("gate", "-p", "no:cacheprovider", "-q", *RENDER_OPTS, *opts) if "evalkit.toml" in files \
+        else gate_cmd(*opts)
+    return Plan(argv, set(expect), says=says, timeout=240, reports=reports, suite=ws.suite1,
+                checks=[keeps_runs(reports)])
+
+
+SETTINGS_ROWS = [
+    ("baseline_truncated_json", {"base.json": '{"scores": {"ape'}, ("--baseline", "base.json"), {1, 4}, "base.json"),
+    ("baseline_a_list", {"base.json": "[1, 2]"}, ("--baseline", "base.json"), {1, 4}, "base.json"),
+    ("baseline_scores_of_wrong_type", {"base.json": '{"checkpoint": "x", "scores": "none", "metrics": 5}'},
+     ("--baseline", "base.json"), {1, 4}, "base.json"),
+    ("evalkit_toml_not_toml", {"evalkit.toml": "[gate\nprompts = "}, (), {4}, "evalkit.toml"),
+    ("evalkit_toml_threshold_not_a_number", {"evalkit.toml": '[thresholds]\ngrid_sharpness = "high"\n'}, (), {4},
+     "evalkit.toml"),
+    ("evalkit_toml_unknown_threshold", {"evalkit.toml": "[thresholds]\nsharpness = 0.5\n"}, (), {4}, "evalkit.toml"),
+    ("evalkit_toml_threshold_nan", {"evalkit.toml": "[thresholds]\ngrid_sharpness = nan\n"}, (), {4}, "evalkit.toml"),
+    ("render_options_other_than_the_cache", {}, ("--steps", "3"), {1}, "not in the cache"),
+]
+
+for _name, _files, _args, _expect, _says in SETTINGS_ROWS:
+    @case("tampering", _name, "2" if _name.startswith("render_options") else "", needs_base=True)
+    def _(ws, d, _files=_files, _args=_args, _expect=_expect, _says=_says):
+        return _gate_with_settings(ws, d, _files, *_args, "-rE", expect=_expect, says=_says)
+
+
+@case("checkpoints", "gate_checkpoint_dir_with_bad_files", needs_base=True)
+def _(ws, d):
+    folder = d / "ckpts"
+    folder.mkdir()
+    shutil.copyfile(PERFECT, folder / "tiny_punks_perfect.safetensors")  # same bytes: its renders are cached
+    (folder / "loop.safetensors").symlink_to(folder / "loop.safetensors")
+    (folder / "dir.safetensors").mkdir()
+    _pickle_file(ws, folder / "old.ckpt", "raw")
+    (folder / "cut.safetensors").write_bytes(PERFECT.read_bytes()[:1000])
+    reports = ws.copy_base(d / "reports")
+    return Plan(gate_cmd("--checkpoint-dir", folder, "--prompts", ws.suite1, "--reports-dir", reports, "--score-only",
+                         "-rE"), {1, 4}, says="cut.safetensors", timeout=240, reports=reports, suite=ws.suite1,
+                checks=[keeps_runs(reports)])
+
+
 # ---------------------------------------------------------------- concurrent runs
 
 def _together(*argvs_and_waits):
@@ -1080,12 +1127,35 @@ def _(ws, d):
                 env={"EVALKIT_REPORTS_DIR": "/proc/evalkit-reports"}, says="/proc/evalkit-reports")
 
 
-@case("reports", "report_truncated_record_json", "7", needs_base=True)
-def _(ws, d):
+def _store_with_a_truncated_record(ws, d) -> tuple[Path, str]:
+    """The base's reports with a second stored run whose record_json is cut in half; returns (reports, good run)."""
     reports = ws.copy_base(d / "reports")
     with sqlite3.connect(reports / "evalkit.sqlite") as conn:
         run_id, started, record = conn.execute("SELECT run_id, started_at, record_json FROM run_records").fetchone()
         conn.execute("INSERT INTO run_records VALUES (?, ?, ?)", ("20990101T000000Z-dead", started, record[:len(record) // 2]))
+        conn.execute("INSERT INTO sync_queue (run_id, enqueued_at) SELECT '20990101T000000Z-dead', enqueued_at "
+                     "FROM sync_queue WHERE run_id = ?", (run_id,))
+    return reports, run_id
+
+
+TRUNCATED_STORE_COMMANDS = {
+    "compare": lambda r: evalkit_cmd("compare", "--reports-dir", r),
+    "rate": lambda r: evalkit_cmd("rate", "--reports-dir", r, "tiny_punks_perfect", "7"),
+    "calibrate": lambda r: evalkit_cmd("calibrate", "--dry-run", "--reports-dir", r),
+    "sync": lambda r: evalkit_cmd("sync", "--reports-dir", r),
+    "sync_status": lambda r: evalkit_cmd("sync", "--status", "--reports-dir", r),
+}
+for _cmd, _argv in TRUNCATED_STORE_COMMANDS.items():
+    @case("reports", f"{_cmd}_truncated_record_json", "7", needs_base=True)
+    def _(ws, d, _argv=_argv, _cmd=_cmd):
+        reports, _ = _store_with_a_truncated_record(ws, d)
+        env = {"SUPABASE_URL": SERVERS.url("http_500"), "SUPABASE_SERVICE_ROLE_KEY": service_key()}
+        return Plan(_argv(reports), {0, 1, 4}, env=env, timeout=120, checks=[keeps_runs(reports)])
+
+
+@case("reports", "report_truncated_record_json", "7", needs_base=True)
+def _(ws, d):
+    reports, run_id = _store_with_a_truncated_record(ws, d)
     index = reports / run_id / "index.html"
 
     def good_run_rendered():
