@@ -32,7 +32,7 @@ def read_image(path: str | Path, *, lossless: bool = False) -> tuple[np.ndarray,
     ----------
     path : path-like
     lossless : bool
-        Refuse lossy files (JPEG, whatever their name says): golden punks must
+        Refuse lossy files (JPEG, lossy WebP, whatever their name says): golden punks must
         hold the exact palette.
 
     Returns
@@ -60,7 +60,7 @@ def read_image(path: str | Path, *, lossless: bool = False) -> tuple[np.ndarray,
             # Pillow warns from its own ~89 Mpx: hold its guard at our documented limit instead.
             Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
             with Image.open(path) as im:
-                if lossless and im.format in LOSSY_FORMATS:
+                if lossless and (im.format in LOSSY_FORMATS or im.format == "WEBP" and _lossy_webp(path)):
                     raise EvalkitError(path, f"is a lossy {im.format} file (its colours are not exact); "
                                              "save the punk as PNG")
                 w, h = im.size
@@ -94,6 +94,20 @@ def read_image(path: str | Path, *, lossless: bool = False) -> tuple[np.ndarray,
         factor = -(-max(arr.shape[:2]) // MAX_SIDE)
         arr = np.ascontiguousarray(arr[::factor, ::factor])
     return arr, factor
+
+
+def _lossy_webp(path: Path) -> bool:
+    """Whether a WebP file holds a lossy (VP8) bitstream rather than a lossless (VP8L) one: its RIFF
+    chunks say so; Pillow does not."""
+    with open(path, "rb") as f:
+        blob = f.read(1 << 16)
+    at = 12  # after "RIFF" <size> "WEBP"
+    while at + 8 <= len(blob):
+        fourcc, size = blob[at:at + 4], int.from_bytes(blob[at + 4:at + 8], "little")
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return fourcc == b"VP8 "
+        at += 8 + size + (size & 1)
+    return True  # no bitstream chunk in sight: not provably exact, so not a golden punk
 
 
 def _normal_mode(im: Image.Image) -> Image.Image:

@@ -1,6 +1,6 @@
 """Where things live by default, and the one way evalkit writes a file that must never be half-written.
 
-Foundation: every stage may import this module; it imports nothing of evalkit.
+Foundation: every stage may import this module; of evalkit it imports only the errors (a foundation too).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import os
 from importlib import resources
 from pathlib import Path
 from typing import Callable
+
+from evalkit.errors import EvalkitError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # evalkit's checkout (an installed copy has no testbed)
 # The golden punks and the default prompt suite are package data: in the checkout
@@ -33,10 +35,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     temporary name's suffix (``.tmp``): pass it explicitly.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:  # a folder where the file goes, a full disk: one line naming the file, never a traceback
+        raise EvalkitError(path, f"cannot be written: {exc.strerror or type(exc).__name__}") from None
     return path
 
 

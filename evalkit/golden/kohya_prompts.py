@@ -26,7 +26,7 @@ import tomllib
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.golden.prompt import Prompt
+from evalkit.golden.prompt import MAX_SEED, Prompt
 from evalkit.golden.kohya_samplers import check_sampler
 
 # .txt flag -> sd-scripts' dict key
@@ -94,6 +94,8 @@ def to_prompt(entry: dict, enum: int, where: str) -> Prompt:
     seed = _int(entry["seed"], "--d (seed)", where) if "seed" in entry else text_seed(text)
     if seed < 0:
         raise EvalkitError(None, f"{where}: --d (seed) must not be negative")
+    if seed > MAX_SEED:  # torch.Generator.manual_seed would overflow mid-render
+        raise EvalkitError(None, f"{where}: --d (seed) {seed} is beyond the generator's range (0..{MAX_SEED})")
     negative = entry.get("negative_prompt") or ""
     return Prompt(id=f"sample_{enum:02d}", text=text, negative=str(negative), seeds=(seed,), golden=(),
                   caption_style="kohya", settings=tuple(sorted(settings.items())))

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 
 HEX_CODE = re.compile(r"#[0-9A-Fa-f]{6}\b")
+# torch.Generator.manual_seed takes 64-bit seeds (0 .. 2**64 - 1): every prompt format checks against it.
+MAX_SEED = 2**64 - 1
 
 
 @dataclass(frozen=True)

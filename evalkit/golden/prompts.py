@@ -24,13 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError, why_missing
-from evalkit.golden.prompt import HEX_CODE, Prompt, hex_codes_in  # noqa: F401 (the suite's value type)
+from evalkit.golden.prompt import HEX_CODE, MAX_SEED, Prompt, hex_codes_in  # noqa: F401 (the suite's value type)
 
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-
-# torch.Generator.manual_seed takes 64-bit seeds (0 .. 2**64 - 1).
-MAX_SEED = 2**64 - 1
 
 
 def load_prompts(path: str | Path) -> list[Prompt]:

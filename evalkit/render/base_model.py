@@ -10,6 +10,7 @@ the local cache.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,16 @@ def resolve_base(base_model: str | None, lora: Path, family: str | None, metadat
     raise EvalkitError(lora, f"cannot tell which base model this LoRA needs (family {family!r}); pass --base-model")
 
 
+def quiet_loading_bars() -> None:
+    """No diffusers/transformers loading bars: their nested bars move the cursor up (ESC[A), garbage in a
+    pipe or a CI log. evalkit's own render progress says what is happening."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
 def load_pipeline(ref: BaseRef, device: str, dtype):
     """A diffusers text-to-image pipeline for `ref`, loaded offline-safe."""
     from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
@@ -77,6 +88,8 @@ def load_pipeline(ref: BaseRef, device: str, dtype):
     from huggingface_hub import constants
 
     offline = constants.HF_HUB_OFFLINE  # the hub's own reading of HF_HUB_OFFLINE (ON, 1, true, ...)
+    if not sys.stderr.isatty():
+        quiet_loading_bars()
     try:
         if ref.kind == "dir":
             pipe = DiffusionPipeline.from_pretrained(ref.location, dtype=dtype, local_files_only=True,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.paths import add_reports_dir_option
+from evalkit.terminal_text import printable
 
 EXIT_BAD_INPUT = 4
 
@@ -53,8 +54,8 @@ def run(args) -> int:
         errors.append(EvalkitError(reports_dir, f"holds no run {run_id!r}"))
     for record in records:
         if record.run_id in wanted:
-            print(write_run_report(record, reports_dir, golden))
-    print(write_index(records, reports_dir))
+            print(printable(str(write_run_report(record, reports_dir, golden))))
+    print(printable(str(write_index(records, reports_dir))))
     for exc in errors:
         print(f"evalkit report: error: {exc}", file=sys.stderr)
     return EXIT_BAD_INPUT if errors else 0

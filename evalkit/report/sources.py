@@ -58,6 +58,8 @@ def _store_runs(reports_dir: Path, errors: list[EvalkitError]) -> list[RunRecord
             return []
         raise
     if not (reports_dir / store.STORE_FILE).is_file():
+        if (reports_dir / store.STORE_FILE).exists():
+            errors.append(EvalkitError(reports_dir / store.STORE_FILE, "is not a score store (a folder)"))
         return []  # opening the store would create an empty one in a folder that never had one
     scores = store.ScoreStore.default(reports_dir)
     good = []

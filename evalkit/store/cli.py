@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from evalkit.paths import add_reports_dir_option
 from evalkit.terminal_text import printable
+from evalkit.usable_dir import writable_dir
 
 
 def register(subparsers) -> None:
@@ -53,7 +54,7 @@ def calibrate(args) -> int:
     from evalkit.gate.quality import FORMULA
     from evalkit.store.store import ScoreStore
 
-    rated = rated_checkpoints(ScoreStore.default(args.reports_dir))
+    rated = rated_checkpoints(ScoreStore.default(writable_dir(args.reports_dir)))
     c = fit_weights(rated)
     rho = lambda r: "n/a" if r is None else f"{r:+.3f}"  # noqa: E731
     print(f"{c.n} rated checkpoints")
@@ -70,7 +71,7 @@ def run(args) -> int:
     from evalkit.store.store import ScoreStore
 
     check_score(args.score)  # before the store is opened or created: a bad score costs nothing
-    book = RatingBook(ScoreStore.default(args.reports_dir))
+    book = RatingBook(ScoreStore.default(writable_dir(args.reports_dir)))  # a file or /proc: one line, exit 4
     r = book.add(args.target, args.score, args.note, args.by)
     print(printable(f"rated {r.name} ({r.checkpoint_sha256[:12]}) {r.score:g}/10 by {r.rated_by} at {r.rated_at}"
                     + (f": {r.note}" if r.note else "")))

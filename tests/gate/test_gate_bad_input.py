@@ -76,3 +76,12 @@ def test_a_symlink_loop_is_said_as_such(tmp_path, capsys, command):
     assert main([command, str(loop)]) == 4
     err = capsys.readouterr().err
     assert err.strip().endswith(f"{loop}: is a symlink loop"), err
+
+
+@pytest.mark.parametrize("command", [["rate", "tiny_punks_perfect", "7"], ["calibrate", "--dry-run"]])
+def test_an_unusable_reports_dir_stops_rate_and_calibrate(tmp_path, capsys, command):
+    """Found by the attack (tests/attack): `evalkit rate --reports-dir FILE` died in a FileExistsError traceback."""
+    for bad in unusable_dirs(tmp_path):
+        assert main([*command, "--reports-dir", str(bad)]) == 4
+        err = capsys.readouterr().err
+        assert f"error: {bad}: --reports-dir is not" in err and err.count("\n") == 1, err

@@ -101,3 +101,13 @@ def test_a_16_bit_grey_golden_png_reads_as_its_grey_levels(tmp_path):
 def test_a_jpeg_named_png_is_refused_as_a_golden_punk(tmp_path):
     Image.open(a_real_golden_punk()).convert("RGB").save(tmp_path / "punk.png", format="JPEG", quality=95)
     expect_error(tmp_path, "is a lossy JPEG file", tmp_path / "punk.png")
+
+
+def test_a_lossy_webp_named_png_is_refused_and_a_lossless_one_loads(tmp_path):
+    """Found by the attack (tests/attack): a lossy WebP under a .png name was accepted as a golden punk,
+    its palette smeared as a JPEG's is."""
+    punk = Image.open(a_real_golden_punk()).convert("RGB")
+    punk.save(tmp_path / "punk.png", format="WEBP", quality=80)
+    expect_error(tmp_path, "is a lossy WEBP file", tmp_path / "punk.png")
+    punk.save(tmp_path / "punk.png", format="WEBP", lossless=True)
+    assert np.array_equal(load_golden(tmp_path).images[0], np.asarray(punk))

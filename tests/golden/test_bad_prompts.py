@@ -32,3 +32,14 @@ def test_the_largest_seed_loads_and_a_boolean_seed_does_not(tmp_path):
     assert load_prompts(suite(tmp_path, f"[{MAX_SEED}]"))[0].seeds == (MAX_SEED,)
     with pytest.raises(EvalkitError, match="non-negative integers"):
         load_prompts(suite(tmp_path, "[true]"))
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70])
+def test_a_kohya_prompt_file_seed_beyond_the_generators_range_is_refused_up_front(tmp_path, seed):
+    """Found by the attack (tests/attack): `--d 2**70` in a kohya .txt loaded, then `render` died with
+    ValueError: Overflow when unpacking long long, exit 1."""
+    path = tmp_path / "prompts.txt"
+    path.write_text(f"a punk --d 1\nanother punk --d {seed}\n")
+    with pytest.raises(EvalkitError) as error:
+        load_prompts(path)
+    assert str(error.value) == f"{path}: line 2: --d (seed) {seed} is beyond the generator's range (0..{MAX_SEED})"

@@ -101,3 +101,15 @@ def test_nan_pixels_from_the_pipeline_are_named_and_never_cached(tmp_path):
         render_suite(NanOutputPipeline(pipe), PROMPTS, RenderJob("0" * 64, "tiny", cfg, "cpu"), RenderCache(tmp_path),
                      progress=False)
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_loading_the_base_off_a_terminal_writes_no_cursor_codes(capfd):
+    """Found by the attack (tests/attack): transformers' nested "Loading weights" bar wrote ESC[A (cursor
+    up) into every piped `evalkit render` and gate log; off a terminal the loading bars are off."""
+    import torch
+
+    from evalkit.render.base_model import BaseRef, load_pipeline
+
+    load_pipeline(BaseRef("dir", str(BASE)), "cpu", torch.float32)
+    captured = capfd.readouterr()
+    assert "\x1b" not in captured.err + captured.out, repr(captured.err[-300:])

@@ -87,3 +87,38 @@ def test_a_truncated_record_in_the_store_is_named_and_skipped(folder, tmp_path, 
     written = out.split()
     assert str(copy / "index.html") in written
     assert str(copy / runs["both"].run_id / "index.html") in written and str(copy / runs["json"].run_id / "index.html") in written
+
+
+def test_an_index_that_cannot_be_written_is_one_line_and_exit_4(folder, tmp_path, capsys):
+    """Found by the attack (tests/attack): an index.html that is a folder ended `evalkit report` (and the
+    gate's --report) in an IsADirectoryError traceback, exit 1."""
+    path, _, _ = folder
+    copy = tmp_path / "reports"
+    shutil.copytree(path, copy)
+    (copy / "index.html").unlink(missing_ok=True)
+    (copy / "index.html").mkdir()
+    assert main(["report", "--reports-dir", str(copy)]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"evalkit report: error: {copy / 'index.html'}: cannot be written: ") and err.count("\n") == 1
+
+
+def test_a_store_that_is_a_folder_is_named_not_ignored(folder, tmp_path, capsys):
+    """Found by the attack: `evalkit.sqlite` being a folder was skipped without a word, exit 0."""
+    path, _, _ = folder
+    copy = tmp_path / "reports"
+    shutil.copytree(path, copy)
+    (copy / "evalkit.sqlite").unlink()
+    (copy / "evalkit.sqlite").mkdir()
+    assert main(["report", "--reports-dir", str(copy)]) == 4
+    err = capsys.readouterr().err
+    assert f"{copy / 'evalkit.sqlite'}: is not a score store (a folder)" in err and "Traceback" not in err
+
+
+def test_written_paths_are_printed_escaped(folder, tmp_path, capsys):
+    """Found by the attack: a reports folder named with ESC and a newline was echoed raw."""
+    path, _, _ = folder
+    copy = tmp_path / "rep\x1b[2J\nx"
+    shutil.copytree(path, copy)
+    main(["report", "--reports-dir", str(copy)])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "rep\\x1b[2J\\nx" in out
