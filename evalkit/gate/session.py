@@ -145,9 +145,9 @@ class GateSession:
     @property
     def reference(self):
         if self._reference is None:
-            from evalkit.score.golden_reference import build_reference
+            from evalkit.score.golden_reference import cached_reference
 
-            self._reference = build_reference(self.golden)
+            self._reference = cached_reference(self.golden, self.reports_dir / "cache")
         return self._reference
 
     @property
@@ -261,18 +261,16 @@ class GateSession:
         return job
 
     def _score(self, ev: Evaluation, job) -> None:
-        from evalkit.score.score_image import score_image
-        from evalkit.score.set_level import set_scores
+        from evalkit.gate.scoring import score_renders, set_scores_for
+        from evalkit.score.score_cache import ScoreCache
 
         by_id = {p.id: p for p in self.prompts}
         ref, t, requested = self.reference, self.thresholds, self.requested
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
         seen = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
-        ev.scores = [score_image(r.image(), ref, hex_codes=codes, prompt=by_id[r.prompt_id].text,
-                                 requested=requested[r.prompt_id])
-                     for r, codes in zip(ev.renders, seen)]
-        ev.set_scores = set_scores([s.cells for s in ev.scores], ref, prompt_ids=[r.prompt_id for r in ev.renders],
-                                   golden_groups=[by_id[r.prompt_id].golden for r in ev.renders])
+        cache = ScoreCache(self.reports_dir / "cache" / "scores", ref.meta.get("digest"))
+        ev.scores = score_renders(ev.renders, by_id, seen, requested, ref, cache)
+        ev.set_scores = set_scores_for(ev.scores, ev.renders, by_id, ref, cache)
         ev.result.set_level = ev.set_scores.to_dict()
         for r, s, near, codes in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest, seen):
             p = by_id[r.prompt_id]
@@ -283,7 +281,7 @@ class GateSession:
                 prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=codes, render=self.relative(r.path),
                 grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
-                grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
+                grid_confidence=round(s.confidence, 4), thresholds=limits,
             ))
         ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS}, self.quality_weights)
 
@@ -429,7 +427,8 @@ class GateSession:
         record = RunRecord(
             run_id=self.run_id, started_at=self.started_at, finished_at=utc_now(),
             prompts_path=str(self.prompts_path), prompts_sha256=self.prompts_sha256, golden_path=str(self.opts.golden),
-            thresholds=self.thresholds.to_record(), versions=versions(), device=device_name(self.opts.device),
+            thresholds=self.thresholds.to_record(), versions=versions(),
+            device=device_name(self.opts.device, [r for ev in self.evaluations.values() for r in ev.renders]),
             command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
         )
         record.epochs = self.epoch_curves(record)
@@ -487,7 +486,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_name(device: str | None) -> str:
+def device_name(device: str | None, renders=()) -> str:
+    """The GPU's name, else the device. When this run loaded no model (torch was never imported: every
+    render came from the cache), the device the renders' sidecars name, so a re-score imports no torch."""
+    import sys
+
+    if "torch" not in sys.modules:
+        if device and not device.startswith("cuda"):
+            return device
+        named = sorted({r.meta.get("gpu") or r.meta.get("device") for r in renders} - {None, ""})
+        if named:
+            return ", ".join(named)
     from evalkit.render.renderer import default_device
 
     device = device or default_device()

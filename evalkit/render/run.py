@@ -18,15 +18,19 @@ from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base, lora_render_defaults
-from evalkit.render.lora_slot import LoraSlot
 from evalkit.render.renderer import RenderJob, cache_slot, default_device, render_suite, torch_dtype
+
+# torch, diffusers and the LoRA loaders (lora_slot) are imported only once something must render:
+# a fully cached re-run never pays for them.
 
 class PipelineCache(dict):
     """Loaded base pipelines, (base ref, device, dtype, compiled) -> the pipeline's LoraSlot (`.pipe`):
     each loads once per holder, and its slot is the one owner of what is on it."""
 
-    def slot(self, ref, device, lora_scale, overrides) -> LoraSlot:
+    def slot(self, ref, device, lora_scale, overrides):
+        """The `LoraSlot` of ``ref``'s pipeline on ``device``, loading it the first time."""
         from evalkit.render.config import RenderConfig
+        from evalkit.render.lora_slot import LoraSlot
 
         dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
         compiled = bool(overrides.get("compile"))
@@ -71,7 +75,6 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     """
     checkpoint = Path(checkpoint)
     pipelines = _PIPELINES if pipelines is None else pipelines
-    device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
     refuse_non_finite(checkpoint, info, lora_scale)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
@@ -84,15 +87,18 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     size = _native_size_from_folder(base_dir)
     slot = None
     if size is None:
+        device = device or default_device()
         slot = pipelines.slot(ref, device, lora_scale, config_overrides)
         size = native_size(slot.pipe)
     cfg = config_for_base(base_dir, size, lora_render_defaults(info), lora_scale=lora_scale, **config_overrides)
-    job = RenderJob(info.hashes.sha256, ref.label, cfg, device, base_fingerprint=base_fingerprint(ref.kind, ref.location))
+    # The device is only asked of torch when something renders (below); a cached job names none.
+    job = RenderJob(info.hashes.sha256, ref.label, cfg, device or "", base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
     if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
+    job.device = device = device or default_device()
     slot = slot or pipelines.slot(ref, device, lora_scale, config_overrides)
     slot.put_on(checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
