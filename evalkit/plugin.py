@@ -153,6 +153,9 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
     add("--samples", default=None, metavar="OUTPUT_DIR",
         help="Judge the samples sd-scripts drew during training (OUTPUT_DIR/sample/), one entry per epoch, "
         "with --prompts their --sample_prompts file; nothing is rendered.")
+    add("--score-workers", type=int, default=None, metavar="N",
+        help="Processes that score a checkpoint's renders while the next one renders (0: score in the gate's "
+        "own process, after each checkpoint). Default: 2 when rendering on CUDA, else 0.")
     add("--render-only", action="store_true", help="Render into the cache; score nothing.")
     add("--score-only", action="store_true", help="Score from the cache; never render.")
     add("--progress", action="store_true",

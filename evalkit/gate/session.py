@@ -56,6 +56,7 @@ class Options:
     require_baseline: bool = False  # issue 18: a missing baseline fails test_baseline (CI)
     force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
     samples: str | None = None  # issue 20: an sd-scripts output folder whose sample/ images are judged, one "checkpoint" per epoch
+    score_workers: int | None = None  # issue 23: processes scoring while the next checkpoint renders; None: 2 on CUDA, else 0
     command: str = ""
     render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
@@ -78,6 +79,8 @@ class Evaluation:
     error: BaseException | None = None
     error_shown: bool = False  # the first item to meet the error reports it; the rest skip
     failed: bool = False  # some item of this checkpoint failed
+    seen_codes: list = field(default_factory=list)  # per render, the hex codes its text encoder read
+    pending: list | None = None  # its scores, submitted (gate/scoring.py) and not yet judged: see GateSession.complete
     baseline_written: Path | None = None
     obtained_written: Path | None = None
     baseline_refused: str | None = None  # --update-baseline without --force on a failing checkpoint: why
@@ -136,6 +139,7 @@ class GateSession:
         self._reference = None
         self._thresholds = None
         self.record_path: Path | None = None
+        self.score_pool = None  # worker processes scoring renders (gate/scoring.py), started on the first miss
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
         self.progress = None  # name -> (total -> bar): the terminal's render line (gate/progress.py), set by the plugin
         self.epoch_runs, self.epoch_problems = [], []  # set by finish() (epoch_curves)
@@ -179,20 +183,44 @@ class GateSession:
         try:
             job = self._render(ev)
             if not self.opts.render_only:
-                self._score(ev, job)
-                if self.opts.update_baseline:
-                    failing = [] if self.opts.force else self.failing_suite_metrics(ev)
-                    if failing:
-                        ev.baseline_refused = (f"--update-baseline refused: {name} fails its suite threshold on "
-                                               f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
-                    else:
-                        target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
-                        ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+                ev.pending = self._submit_scores(ev, job)
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
-            ev.error = exc
-            ev.result.status = "error"
-            ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{path}: {type(exc).__name__}: {exc}"
+            self._failed(ev, exc)
+        if self.score_pool is None:
+            self.complete(ev)  # scored in this process: judged now
         return ev
+
+    def complete(self, ev: Evaluation) -> Evaluation:
+        """Wait for the checkpoint's scores (with a `ScorePool` they were computed while later checkpoints
+        rendered) and judge what needs them; once. Every item but test_render calls it first."""
+        if ev.pending is None:
+            return ev
+        pending, ev.pending = ev.pending, None
+        try:
+            self._score(ev, pending)
+            if self.opts.update_baseline:
+                failing = [] if self.opts.force else self.failing_suite_metrics(ev)
+                if failing:
+                    ev.baseline_refused = (f"--update-baseline refused: {ev.name} fails its suite threshold on "
+                                           f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
+                else:
+                    target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, ev.name)
+                    ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+        except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
+            self._failed(ev, exc)
+        return ev
+
+    @staticmethod
+    def _failed(ev: Evaluation, exc: BaseException) -> None:
+        ev.error = exc
+        ev.result.status = "error"
+        ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{ev.path}: {type(exc).__name__}: {exc}"
+
+    def _score_workers(self, job) -> int:
+        """--score-workers, else 2 when this run renders on CUDA (its CPU is otherwise idle), else 0."""
+        if self.opts.score_workers is not None:
+            return max(0, self.opts.score_workers)
+        return 2 if str(getattr(job, "device", "") or "").startswith("cuda") and job.rendered else 0
 
     def _sample_epochs(self) -> dict:
         """--samples: one virtual checkpoint (``<sample dir>/<run>_e<epoch>.samples``) per run and epoch."""
@@ -260,16 +288,31 @@ class GateSession:
         ev.renders = job.renders
         return job
 
-    def _score(self, ev: Evaluation, job) -> None:
-        from evalkit.gate.scoring import score_renders, set_scores_for
+    @property
+    def score_cache(self):
         from evalkit.score.score_cache import ScoreCache
 
+        return ScoreCache(self.reports_dir / "cache" / "scores", self.reference.meta.get("digest"))
+
+    def _submit_scores(self, ev: Evaluation, job) -> list:
+        """Its renders' scores: cache hits, and the misses scored here or handed to the `ScorePool`."""
+        from evalkit.gate.scoring import ScorePool, submit_renders
+
         by_id = {p.id: p for p in self.prompts}
-        ref, t, requested = self.reference, self.thresholds, self.requested
+        ref = self.reference
+        workers = self._score_workers(job)
+        if self.score_pool is None and workers and ref.meta.get("path"):
+            self.score_pool = ScorePool(workers, ref.meta["path"])
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
-        seen = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
-        cache = ScoreCache(self.reports_dir / "cache" / "scores", ref.meta.get("digest"))
-        ev.scores = score_renders(ev.renders, by_id, seen, requested, ref, cache)
+        ev.seen_codes = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        return submit_renders(ev.renders, by_id, ev.seen_codes, self.requested, ref, self.score_cache, self.score_pool)
+
+    def _score(self, ev: Evaluation, pending: list) -> None:
+        from evalkit.gate.scoring import collect, set_scores_for
+
+        by_id = {p.id: p for p in self.prompts}
+        ref, t, cache, seen = self.reference, self.thresholds, self.score_cache, ev.seen_codes
+        ev.scores = collect(pending, cache)
         ev.set_scores = set_scores_for(ev.scores, ev.renders, by_id, ref, cache)
         ev.result.set_level = ev.set_scores.to_dict()
         for r, s, near, codes in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest, seen):
@@ -421,6 +464,10 @@ class GateSession:
         """The run's record, written to ``<reports>/<run_id>/run.json``; None when no checkpoint was evaluated."""
         if not self.evaluations:
             return None
+        for ev in self.evaluations.values():
+            self.complete(ev)  # a run narrowed to test_render still judges (and records) every checkpoint
+        if self.score_pool is not None:
+            self.score_pool.close()
         for ev in self.evaluations.values():
             if ev.result.status != "error":
                 ev.result.status = "fail" if ev.failed else "pass"

@@ -177,7 +177,7 @@ def cached_reference(golden, cache_dir: Path | None) -> GoldenReference:
 
     The arrays round-trip exactly (``.npz``, read without pickle), so scores from the cached
     reference are bit-identical to a fresh build's. ``reference.meta["digest"]`` names it, for
-    caches of scores computed against it. A missing or damaged file is rebuilt.
+    caches of scores computed against it, and ``meta["path"]`` is its file (worker processes read it). A missing or damaged file is rebuilt.
     """
     from evalkit.paths import atomic_write
 
@@ -185,13 +185,11 @@ def cached_reference(golden, cache_dir: Path | None) -> GoldenReference:
     path = Path(cache_dir) / f"golden-reference-{digest}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
-                return GoldenReference(ids=tuple(str(i) for i in z["ids"]), bandwidth=float(z["bandwidth"]),
-                                       meta={"clip_model": None, "digest": digest}, **{k: z[k] for k in ARRAYS})
+            return load_reference(path)
         except (OSError, ValueError, KeyError):
             pass  # damaged: rebuild and overwrite
     ref = build_reference(golden)
-    ref.meta["digest"] = digest
+    ref.meta.update(digest=digest, path=str(path) if path is not None else None)
     if path is not None:
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
@@ -200,6 +198,15 @@ def cached_reference(golden, cache_dir: Path | None) -> GoldenReference:
 
         atomic_write(path, write)
     return ref
+
+
+def load_reference(path) -> GoldenReference:
+    """The reference `cached_reference` stored at ``path`` (``golden-reference-<digest>.npz``)."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        return GoldenReference(ids=tuple(str(i) for i in z["ids"]), bandwidth=float(z["bandwidth"]),
+                               meta={"clip_model": None, "digest": path.stem.rsplit("-", 1)[-1], "path": str(path)},
+                               **{k: z[k] for k in ARRAYS})
 
 
 def image_features(lab_cells: np.ndarray, palette_lab: np.ndarray | None = None) -> np.ndarray:

@@ -308,3 +308,17 @@ def test_fully_cached_rerun_imports_no_torch_and_judges_as_an_uncached_scoring(p
     assert json.loads(probe.read_text()) == []
     assert judged(record_of(cached)) == judged(record_of(fresh))
     assert [(c["rendered"], c["cached"]) for c in record_of(cached)["checkpoints"]] == [(0, RENDERS)] * 2
+
+
+def test_scoring_in_worker_processes_judges_as_scoring_in_process(pytester, suite, testbed):
+    """Issue 23: --score-workers 2 scores each checkpoint's renders in spawned processes while the gate goes
+    on to the next checkpoint; the record's scores, set levels and verdicts are those of --score-workers 0."""
+    cache = suite / "reports" / "cache"
+    checkpoints = ("--checkpoint", str(PERFECT), "--checkpoint", str(WRONG))
+    records = []
+    for workers in ("2", "0"):
+        shutil.rmtree(cache / "scores", ignore_errors=True)  # every render is scored afresh, by each path
+        result = gate(pytester, suite, *checkpoints, "-q", "--score-workers", workers)
+        assert result.ret == 1
+        records.append(judged(record_of(result)))
+    assert records[0] == records[1]
