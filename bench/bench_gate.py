@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,10 +98,11 @@ def write_loras(arch: str, folder: Path) -> list[Path]:
     return write(arch, folder, LORAS[arch], 32)
 
 
-def run_gate(base: Path, loras: Path, reports: Path, device: str, prompts: Path | None, timeout: float) -> dict:
+def run_gate(base: Path, loras: Path, reports: Path, device: str, prompts: Path | None, timeout: float,
+             extra: list[str] = ()) -> dict:
     """One `pytest evalkit` as a user starts it; wall seconds, exit status, what its run record says."""
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "evalkit"), "--base-model", str(base), "--checkpoint-dir",
-           str(loras), "--device", device, "--reports-dir", str(reports), "-q", "-p", "no:cacheprovider"]
+           str(loras), "--device", device, "--reports-dir", str(reports), "-q", "-p", "no:cacheprovider", *extra]
     if prompts is not None:
         cmd += ["--prompts", str(prompts)]
     t = time.perf_counter()
@@ -139,7 +141,7 @@ def naive(base: Path, lora_files: list[Path], prompts, device: str, per_ckpt: in
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     t = time.perf_counter()
-    pipe = DiffusionPipeline.from_pretrained(base, torch_dtype=dtype, safety_checker=None,
+    pipe = DiffusionPipeline.from_pretrained(base, dtype=dtype, safety_checker=None,
                                              requires_safety_checker=False, local_files_only=True).to(device)
     pipe.set_progress_bar_config(disable=True)
     from evalkit.render.config import config_for_base
@@ -203,6 +205,8 @@ def main(argv=None):
                     help="naive images timed per checkpoint, extrapolated to the suite "
                          f"(default {NAIVE_IMAGES}; the suite's size times the whole naive loop)")
     ap.add_argument("--gate-timeout", type=float, default=420.0, help="seconds allowed for one gate run")
+    ap.add_argument("--gate-args", default="", help="more gate options, e.g. '--compile --batch-size 16' or "
+                    "'--score-workers 0' (recorded in the JSON)")
     ap.add_argument("--skip-naive", action="store_true", help="time the gate only")
     ap.add_argument("--out", type=Path, default=None, help="default bench/results/gate_<arch>_<gpu>.json")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
@@ -223,7 +227,9 @@ def main(argv=None):
         prompts_file = write_suite(suite, work / "prompts.toml")
     renders = sum(len(p.seeds) for p in suite)
     result = {"arch": args.arch, "device": device, "gpu": gpu, "torch": torch.__version__,
-              "python": sys.version.split()[0], "checkpoints": LORAS[args.arch], "renders_per_checkpoint": renders}
+              "python": sys.version.split()[0], "checkpoints": LORAS[args.arch], "renders_per_checkpoint": renders,
+              "gate_args": args.gate_args}
+    extra = shlex.split(args.gate_args)
     try:
         import diffusers
 
@@ -247,13 +253,13 @@ def main(argv=None):
         save()
         print(f"base {base} ({result['base_build_and_save_s']} s), {len(loras)} LoRAs, {renders} renders each",
               flush=True)
-        first = run_gate(base, work / "loras", reports, device, prompts_file, args.gate_timeout)
+        first = run_gate(base, work / "loras", reports, device, prompts_file, args.gate_timeout, extra)
         result["gate_first"] = first
         result["gate_first_s"] = first["wall_s"]
         result["gate_first_s_per_image"] = round(first["wall_s"] / (renders * len(loras)), 4)
         save()
         print("gate, first run:", json.dumps(first), flush=True)
-        cached = run_gate(base, work / "loras", reports, device, prompts_file, args.gate_timeout)
+        cached = run_gate(base, work / "loras", reports, device, prompts_file, args.gate_timeout, extra)
         result["gate_cached"] = cached
         result["gate_cached_s"] = cached["wall_s"]
         result["all_rendered_first"] = first.get("rendered") == renders * len(loras)
