@@ -84,6 +84,8 @@ def evalkit_session(request) -> GateSession:
 def evaluation(evalkit_session, case):
     """The checkpoint's evaluation; an unloadable checkpoint is an error on the first item that needs it."""
     ev = evalkit_session.evaluate(case.checkpoint)
+    if case.kind != "render":
+        evalkit_session.complete(ev)  # its scores, if worker processes computed them while later checkpoints rendered
     if ev.error is not None:
         if ev.error_shown:
             pytest.skip(f"{printable(case.checkpoint)}: not evaluated (see the error above)")

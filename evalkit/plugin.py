@@ -156,6 +156,9 @@ def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> No
     add("--no-base-compare", action="store_true",
         help="Do not render and score the base alone (once per base and render config, cached), so no "
         "change against the base is shown and test_changes_base is skipped.")
+    add("--score-workers", type=int, default=None, metavar="N",
+        help="Processes that score a checkpoint's renders while the next one renders (0: score in the gate's "
+        "own process, after each checkpoint). Default: 2 when rendering on CUDA, else 0.")
     add("--render-only", action="store_true", help="Render into the cache; score nothing.")
     add("--score-only", action="store_true", help="Score from the cache; never render.")
     add("--progress", action="store_true",

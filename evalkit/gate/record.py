@@ -12,9 +12,10 @@ lie inside it, so a reports folder can be moved or archived as a whole.
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -135,9 +136,12 @@ class RunRecord:
         return "error" if "error" in states else "fail" if "fail" in states else "pass"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for ck, c in zip(data["checkpoints"], self.checkpoints):
-            ck["verdicts"] = [v.to_dict() for v in c.verdicts]
+        """A deep copy in plain JSON types, as ``dataclasses.asdict`` gives but ~8x faster (a run's
+        images hold 1728 grid values each, which ``asdict`` deep-copies one by one)."""
+        data = _plain(self, skip=("checkpoints",))
+        data["checkpoints"] = [dict(_plain(c, skip=("images", "verdicts")),
+                                    images=[_image_dict(im) for im in c.images],
+                                    verdicts=[v.to_dict() for v in c.verdicts]) for c in self.checkpoints]
         return data
 
     @classmethod
@@ -152,9 +156,12 @@ class RunRecord:
         return cls(**data, checkpoints=ckpts)
 
     def write(self, reports_dir: Path) -> Path:
-        """Write ``<reports_dir>/<run_id>/run.json`` atomically and return its path."""
+        """Write ``<reports_dir>/<run_id>/run.json`` atomically and return its path.
+
+        Compact JSON: with ``indent`` Python's encoder falls back to pure Python, which took
+        0.6 s for the 64 renders of one checkpoint; without it, 20 ms."""
         path = Path(reports_dir) / self.run_id / "run.json"
-        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
+        return atomic_write_text(path, json.dumps(self.to_dict(), sort_keys=True))
 
     @classmethod
     def read(cls, path: Path) -> "RunRecord":
@@ -164,6 +171,19 @@ class RunRecord:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise EvalkitError(path, f"is not a readable evalkit run record ({type(exc).__name__}: {exc})") from None
+
+
+def _plain(obj, skip=()) -> dict[str, Any]:
+    """A dataclass's fields (but ``skip``) as a dict, values deep-copied."""
+    return {f.name: copy.deepcopy(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+
+
+def _image_dict(im: ImageResult) -> dict[str, Any]:
+    d = {f.name: getattr(im, f.name) for f in fields(im)}
+    for k in ("hex_codes", "scores", "passed", "thresholds"):
+        d[k] = copy.copy(d[k])  # flat containers of immutable values
+    d["grid24"] = [[list(px) for px in row] for row in im.grid24]
+    return d
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -57,6 +57,7 @@ class Options:
     force: bool = False  # issue 18: --update-baseline records a checkpoint failing its thresholds
     samples: str | None = None  # issue 20: an sd-scripts output folder whose sample/ images are judged, one "checkpoint" per epoch
     no_base_compare: bool = False  # issue 22: skip rendering the base alone (gate/base_compare.py)
+    score_workers: int | None = None  # issue 23: processes scoring while the next checkpoint renders; None: 2 on CUDA, else 0
     command: str = ""
     render: dict = field(default_factory=dict)  # steps, guidance, sampler, size, clip skip, max token length (options.py)
 
@@ -79,6 +80,9 @@ class Evaluation:
     error: BaseException | None = None
     error_shown: bool = False  # the first item to meet the error reports it; the rest skip
     failed: bool = False  # some item of this checkpoint failed
+    seen_codes: list = field(default_factory=list)  # per render, the hex codes its text encoder read
+    pending: list | None = None  # its scores, submitted (gate/scoring.py) and not yet judged: see GateSession.complete
+    base: "Evaluation | None" = None  # the base alone it is compared with (gate/base_compare.py)
     baseline_written: Path | None = None
     obtained_written: Path | None = None
     baseline_refused: str | None = None  # --update-baseline without --force on a failing checkpoint: why
@@ -137,6 +141,7 @@ class GateSession:
         self._reference = None
         self._thresholds = None
         self.record_path: Path | None = None
+        self.score_pool = None  # worker processes scoring renders (gate/scoring.py), started on the first miss
         self.pipelines = None  # the run's loaded base pipelines (render.run.PipelineCache), made on first render
         self.progress = None  # name -> (total -> bar): the terminal's render line (gate/progress.py), set by the plugin
         self.epoch_runs, self.epoch_problems = [], []  # set by finish() (epoch_curves)
@@ -147,9 +152,9 @@ class GateSession:
     @property
     def reference(self):
         if self._reference is None:
-            from evalkit.score.golden_reference import build_reference
+            from evalkit.score.golden_reference import cached_reference
 
-            self._reference = build_reference(self.golden)
+            self._reference = cached_reference(self.golden, self.reports_dir / "cache")
         return self._reference
 
     @property
@@ -182,22 +187,46 @@ class GateSession:
             job = self._render(ev)
             base = self._base_alone(ev, job)
             if not self.opts.render_only:
-                self._score(ev, job)
-                if base is not None:
-                    ev.result.vs_base = self._vs_base(base, ev)
-                if self.opts.update_baseline:
-                    failing = [] if self.opts.force else self.failing_suite_metrics(ev)
-                    if failing:
-                        ev.baseline_refused = (f"--update-baseline refused: {name} fails its suite threshold on "
-                                               f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
-                    else:
-                        target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, name)
-                        ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+                ev.pending, ev.base = self._submit_scores(ev, job), base
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
-            ev.error = exc
-            ev.result.status = "error"
-            ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{path}: {type(exc).__name__}: {exc}"
+            self._failed(ev, exc)
+        if self.score_pool is None:
+            self.complete(ev)  # scored in this process: judged now
         return ev
+
+    def complete(self, ev: Evaluation) -> Evaluation:
+        """Wait for the checkpoint's scores (with a `ScorePool` they were computed while later checkpoints
+        rendered) and judge what needs them; once. Every item but test_render calls it first."""
+        if ev.pending is None:
+            return ev
+        pending, ev.pending = ev.pending, None
+        try:
+            self._score(ev, pending)
+            if ev.base is not None:
+                ev.result.vs_base = self._vs_base(self.complete(ev.base), ev)
+            if self.opts.update_baseline:
+                failing = [] if self.opts.force else self.failing_suite_metrics(ev)
+                if failing:
+                    ev.baseline_refused = (f"--update-baseline refused: {ev.name} fails its suite threshold on "
+                                           f"{', '.join(failing)}; fix it, or pass --force to record it anyway")
+                else:
+                    target = baselines.resolve_for_update(self.opts.baseline, self.prompts_path, ev.name)
+                    ev.baseline_written = baselines.write(target, self._baseline_document(ev))
+        except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
+            self._failed(ev, exc)
+        return ev
+
+    @staticmethod
+    def _failed(ev: Evaluation, exc: BaseException) -> None:
+        ev.error = exc
+        ev.result.status = "error"
+        ev.result.error = str(exc) if isinstance(exc, EvalkitError) else f"{ev.path}: {type(exc).__name__}: {exc}"
+
+    def _score_workers(self, job) -> int:
+        """--score-workers, else 2 when this run renders on CUDA (its CPU is otherwise idle), else 0."""
+        if self.opts.score_workers is not None:
+            return max(0, self.opts.score_workers)
+        return 2 if str(getattr(job, "device", "") or "").startswith("cuda") and job.rendered else 0
 
     def _sample_epochs(self) -> dict:
         """--samples: one virtual checkpoint (``<sample dir>/<run>_e<epoch>.samples``) per run and epoch."""
@@ -267,7 +296,8 @@ class GateSession:
 
     def _base_alone(self, ev: Evaluation, job):
         """The base this checkpoint was rendered on, alone at its render config: rendered (or read from the
-        cache) and scored once per run; its error is kept on it, never on the checkpoint."""
+        cache) and scored once per run (judged in `complete`, with the checkpoint); its error is kept on it,
+        never on the checkpoint."""
         if job is None or self.opts.no_base_compare:  # --samples: sd-scripts drew them, there is no base render
             return None
         key = (job.base_key, job.config.key())
@@ -278,10 +308,9 @@ class GateSession:
             try:
                 base_job = self._render(base, with_lora=False)
                 if not self.opts.render_only:
-                    self._score(base, base_job)
+                    base.pending = self._submit_scores(base, base_job)
             except Exception as exc:  # noqa: BLE001 - the comparison is lost, not the checkpoint's verdicts
-                base.error = exc
-                base.result.status, base.result.error = "error", str(exc)
+                self._failed(base, exc)
         return self.bases[key]
 
     def _vs_base(self, base: Evaluation, ev: Evaluation) -> dict:
@@ -303,19 +332,32 @@ class GateSession:
             ev.add_verdict(v)
         return v
 
-    def _score(self, ev: Evaluation, job) -> None:
-        from evalkit.score.score_image import score_image
-        from evalkit.score.set_level import set_scores
+    @property
+    def score_cache(self):
+        from evalkit.score.score_cache import ScoreCache
+
+        return ScoreCache(self.reports_dir / "cache" / "scores", self.reference.meta.get("digest"))
+
+    def _submit_scores(self, ev: Evaluation, job) -> list:
+        """Its renders' scores: cache hits, and the misses scored here or handed to the `ScorePool`."""
+        from evalkit.gate.scoring import ScorePool, submit_renders
 
         by_id = {p.id: p for p in self.prompts}
-        ref, t, requested = self.reference, self.thresholds, self.requested
+        ref = self.reference
+        workers = self._score_workers(job)
+        if self.score_pool is None and workers and ref.meta.get("path"):
+            self.score_pool = ScorePool(workers, ref.meta["path"])
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
-        seen = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
-        ev.scores = [score_image(r.image(), ref, hex_codes=codes, prompt=by_id[r.prompt_id].text,
-                                 requested=requested[r.prompt_id])
-                     for r, codes in zip(ev.renders, seen)]
-        ev.set_scores = set_scores([s.cells for s in ev.scores], ref, prompt_ids=[r.prompt_id for r in ev.renders],
-                                   golden_groups=[by_id[r.prompt_id].golden for r in ev.renders])
+        ev.seen_codes = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
+        return submit_renders(ev.renders, by_id, ev.seen_codes, self.requested, ref, self.score_cache, self.score_pool)
+
+    def _score(self, ev: Evaluation, pending: list) -> None:
+        from evalkit.gate.scoring import collect, set_scores_for
+
+        by_id = {p.id: p for p in self.prompts}
+        ref, t, cache, seen = self.reference, self.thresholds, self.score_cache, ev.seen_codes
+        ev.scores = collect(pending, cache)
+        ev.set_scores = set_scores_for(ev.scores, ev.renders, by_id, ref, cache)
         ev.result.set_level = ev.set_scores.to_dict()
         for r, s, near, codes in zip(ev.renders, ev.scores, ev.set_scores.memorisation.nearest, seen):
             p = by_id[r.prompt_id]
@@ -326,7 +368,7 @@ class GateSession:
                 prompt_id=p.id, seed=r.seed, prompt=p.text, hex_codes=codes, render=self.relative(r.path),
                 grid24=s.cells.tolist(), scores=scores, passed=passed,
                 nearest_golden=near.golden_id, nearest_distance=round(near.mean_delta_e, 4),
-                grid_confidence=round(float(s.fit.confidence), 4), thresholds=limits,
+                grid_confidence=round(s.confidence, 4), thresholds=limits,
             ))
         ev.result.quality = quality({m: ev.result.mean(m) for m in METRICS}, self.quality_weights)
 
@@ -467,12 +509,17 @@ class GateSession:
         if not self.evaluations:
             return None
         for ev in self.evaluations.values():
+            self.complete(ev)  # a run narrowed to test_render still judges (and records) every checkpoint
+        if self.score_pool is not None:
+            self.score_pool.close()
+        for ev in self.evaluations.values():
             if ev.result.status != "error":
                 ev.result.status = "fail" if ev.failed else "pass"
         record = RunRecord(
             run_id=self.run_id, started_at=self.started_at, finished_at=utc_now(),
             prompts_path=str(self.prompts_path), prompts_sha256=self.prompts_sha256, golden_path=str(self.opts.golden),
-            thresholds=self.thresholds.to_record(), versions=versions(), device=device_name(self.opts.device),
+            thresholds=self.thresholds.to_record(), versions=versions(),
+            device=device_name(self.opts.device, [r for ev in self.evaluations.values() for r in ev.renders]),
             command=self.opts.command, checkpoints=[ev.result for ev in self.evaluations.values()],
         )
         record.epochs = self.epoch_curves(record)
@@ -530,7 +577,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_name(device: str | None) -> str:
+def device_name(device: str | None, renders=()) -> str:
+    """The GPU's name, else the device. When this run loaded no model (torch was never imported: every
+    render came from the cache), the device the renders' sidecars name, so a re-score imports no torch."""
+    import sys
+
+    if "torch" not in sys.modules:
+        if device and not device.startswith("cuda"):
+            return device
+        named = sorted({r.meta.get("gpu") or r.meta.get("device") for r in renders} - {None, ""})
+        if named:
+            return ", ".join(named)
     from evalkit.render.renderer import default_device
 
     device = device or default_device()

@@ -108,12 +108,15 @@ def golden_distribution(reference, cache_dir: Path | None = None,
     ``requested``: golden id -> the labels its own prompt asks for
     (`prompt_adherence.golden_requests`), so adherence is the golden punks'
     against their own captions; a punk not in it asks for nothing.
-    Cached under ``cache_dir`` by the golden cells' and requests' hash, so only
-    the first run with a golden set pays the ~3 s.
+    Cached under ``cache_dir`` by the golden cells', requests' and scoring code's hash
+    (`scorer_fingerprint`), so only the first run with a golden set pays the ~3 s.
     """
     requested = requested or {}
     h = hashlib.sha256(reference.cells.tobytes())
     h.update(json.dumps({k: sorted(v) for k, v in sorted(requested.items())}).encode())
+    from evalkit.score.fingerprint import scorer_fingerprint
+
+    h.update(scorer_fingerprint().encode())  # a changed metric never reuses stale percentiles
     digest = h.hexdigest()[:16]
     cached = Path(cache_dir) / f"golden-distribution-v{DERIVATION_VERSION}-{digest}.json" if cache_dir else None
     if cached and cached.is_file():

@@ -24,7 +24,10 @@ wrap them in ``torch.no_grad`` themselves.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where it is used: config.checked() validates without it
+    import torch
 
 from evalkit.errors import EvalkitError
 
@@ -70,6 +73,8 @@ def tokenize_chunks(tokenizer, prompts: list[str], max_token_length: int | None)
     "!"), a window ending in text gets <EOS> as its last id and a window that
     starts in padding gets <EOS> after its <BOS>, as sd-scripts does.
     """
+    import torch
+
     n = validate_max_token_length(max_token_length)
     if n == CHUNK:  # one window: exactly what diffusers' encode_prompt tokenises
         ids = tokenizer(list(prompts), padding="max_length", truncation=True, max_length=CLIP_WINDOW,
@@ -100,6 +105,8 @@ def _stitch(hidden: torch.Tensor, batch: int) -> torch.Tensor:
     but its test compares a token id with the *string* ``tokenizer.eos_token``, so it never
     fires; SDXL's has it commented out. Both are therefore the plain stitch below.
     """
+    import torch
+
     hidden = hidden.reshape(batch, -1, CLIP_WINDOW, hidden.shape[-1])
     if hidden.shape[1] == 1:
         return hidden[:, 0]
@@ -143,6 +150,8 @@ def hidden_states_sd1(text_encoder, ids: torch.Tensor, clip_skip: int | None = N
 def pooled_at_eos(text_encoder, last_hidden_state: torch.Tensor, ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
     """sd-scripts' ``pool_workaround``: the projected state at the first <EOS> of each window
     (CLIP's own pooling takes the highest token id, which is <EOS> only without added tokens)."""
+    import torch
+
     index = torch.argmax((ids == eos_token_id).int(), dim=1).to(last_hidden_state.device)
     pooled = last_hidden_state[torch.arange(last_hidden_state.shape[0], device=last_hidden_state.device), index]
     projection = text_encoder.text_projection
@@ -165,6 +174,8 @@ def encode_sdxl(tokenizers, text_encoders, prompts: list[str],
 
 def hidden_states_sdxl(text_encoders, ids: list[torch.Tensor], eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`encode_sdxl` from each tokenizer's `tokenize_chunks` ids (B, n_chunks, 77)."""
+    import torch
+
     (te1, te2), (ids1, ids2) = text_encoders, ids
     batch, n_chunks = ids1.shape[:2]
     flat1 = ids1.reshape(-1, CLIP_WINDOW).to(te1.device)

@@ -1,4 +1,8 @@
-"""Render a prompt suite through one checkpoint: cached, batched, one generator per image."""
+"""Render a prompt suite through one checkpoint: cached, batched, one generator per image.
+
+torch is imported only where something renders: a fully cached run (every image in the cache)
+goes through `render_suite` without it, saving its import (~1.5 s of a 3 s re-run on a CPU).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.render.cache import Render, RenderCache
@@ -20,6 +23,7 @@ SCHEDULERS = SAMPLERS  # sd-scripts' sampler names -> diffusers schedulers (conf
 
 def environment(device: str) -> dict:
     import diffusers
+    import torch
 
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else None
     return {"torch": torch.__version__, "diffusers": diffusers.__version__, "device": device, "gpu": gpu,
@@ -86,8 +90,11 @@ def render_suite(pipe, prompts, job: RenderJob, cache: RenderCache, progress: bo
 
 
 def _render_group(pipe, todo, cfg: RenderConfig, job: RenderJob, cache: RenderCache, by_slot: dict, progress: bool) -> None:
-    if todo:
-        set_sampler(pipe, cfg.sampler)
+    if not todo:
+        return
+    import torch
+
+    set_sampler(pipe, cfg.sampler)
     env = environment(job.device)
     start = time.time()
     bar = _bar(len(todo), progress, job)
@@ -151,9 +158,17 @@ def _bar(total, progress, job):
     return tqdm(total=total, desc=f"render {job.checkpoint_sha[:8]}", unit="img", leave=False)
 
 
-@torch.no_grad()
 def render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: str = "base") -> list[np.ndarray]:
     """Images (H, W, 3) uint8 for ``chunk``, a list of (prompt, seed, ...) tuples, in one pipeline call."""
+    import torch
+
+    with torch.no_grad():
+        return _render_batch(pipe, chunk, cfg, device, text_encoder_key)
+
+
+def _render_batch(pipe, chunk, cfg: RenderConfig, device: str, text_encoder_key: str) -> list[np.ndarray]:
+    import torch
+
     from evalkit.render.text_cache import embeddings_for
 
     # One generator per image: an image depends on its own seed only, never on
@@ -191,10 +206,14 @@ def job_name(chunk) -> str:
 
 
 def torch_dtype(cfg: RenderConfig, device: str):
+    import torch
+
     if cfg.dtype == "auto":
         return torch.float16 if device.startswith("cuda") else torch.float32
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg.dtype]
 
 
 def default_device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"

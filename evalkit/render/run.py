@@ -18,15 +18,19 @@ from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
 from evalkit.render.config import config_for_base, lora_render_defaults
-from evalkit.render.lora_slot import LoraSlot
 from evalkit.render.renderer import RenderJob, cache_slot, default_device, render_suite, torch_dtype
+
+# torch, diffusers and the LoRA loaders (lora_slot) are imported only once something must render:
+# a fully cached re-run never pays for them.
 
 class PipelineCache(dict):
     """Loaded base pipelines, (base ref, device, dtype, compiled) -> the pipeline's LoraSlot (`.pipe`):
     each loads once per holder, and its slot is the one owner of what is on it."""
 
-    def slot(self, ref, device, lora_scale, overrides) -> LoraSlot:
+    def slot(self, ref, device, lora_scale, overrides):
+        """The `LoraSlot` of ``ref``'s pipeline on ``device``, loading it the first time."""
         from evalkit.render.config import RenderConfig
+        from evalkit.render.lora_slot import LoraSlot
 
         dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
         compiled = bool(overrides.get("compile"))
@@ -78,7 +82,6 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     """
     checkpoint = Path(checkpoint)
     pipelines = _PIPELINES if pipelines is None else pipelines
-    device = device or default_device()
     info = inspect_checkpoint(checkpoint, require_supported=True)
     refuse_non_finite(checkpoint, info, lora_scale)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
@@ -91,16 +94,19 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     size = _native_size_from_folder(base_dir)
     slot = None
     if size is None:
+        device = device or default_device()
         slot = pipelines.slot(ref, device, lora_scale, config_overrides)
         size = native_size(slot.pipe)
     cfg = config_for_base(base_dir, size, lora_render_defaults(info), lora_scale=lora_scale, **config_overrides)
-    job = RenderJob(info.hashes.sha256 if with_lora else BASE_ALONE, ref.label, cfg, device,
+    # The device is only asked of torch when something renders (below); a cached job names none.
+    job = RenderJob(info.hashes.sha256 if with_lora else BASE_ALONE, ref.label, cfg, device or "",
                     base_fingerprint=base_fingerprint(ref.kind, ref.location))
     if with_lora and info.network is not None and info.network.trains_text_encoder:
         job.text_encoder_key = f"{info.hashes.sha256}@{lora_scale}"
     if score_only or (prompts is not None and all_cached(job, cache, prompts)):
         yield _NoPipeline(checkpoint), job, cache, info
         return
+    job.device = device = device or default_device()
     slot = slot or pipelines.slot(ref, device, lora_scale, config_overrides)
     if not with_lora:
         slot.take_off()  # nothing on: the base alone
@@ -140,11 +146,44 @@ def compile_unet(pipe, channels_last: bool = False) -> None:
     """
     import torch
 
+    persistent_compile_cache(pipe.device)
     if channels_last:
         pipe.unet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
     pipe.unet = torch.compile(pipe.unet, fullgraph=True, dynamic=False)
     pipe.vae.decoder = torch.compile(pipe.vae.decoder, dynamic=False)
+
+
+def persistent_compile_cache(device=None) -> Path | None:
+    """Keep torch.compile's inductor caches (FX graph cache, AOTAutograd cache, generated kernels) in the
+    user's cache dir instead of /tmp, so a machine that compiled once compiles from cache on the next run:
+    ``$XDG_CACHE_HOME`` (else ``~/.cache``) ``/evalkit/inductor/torch-<version>-<gpu>``; inductor keys
+    each graph by its shapes inside. A ``TORCHINDUCTOR_CACHE_DIR`` the user set wins; an unwritable
+    home leaves torch's default. Returns the folder used, or None. (Not measured on a GPU yet.)"""
+    import os
+    import re
+
+    import torch
+
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return None
+    gpu = "cpu"
+    if device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available():
+        gpu = re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(torch.device(device)).lower()).strip("-")
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = root / "evalkit" / "inductor" / re.sub(r"[^A-Za-z0-9.+-]+", "-", f"torch-{torch.__version__}-{gpu}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fx_graph_cache = True
+    if hasattr(functorch_config, "enable_autograd_cache"):
+        functorch_config.enable_autograd_cache = True
+    return folder
 
 
 def _native_size_from_folder(base_dir: Path | None) -> int | None:

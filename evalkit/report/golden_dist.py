@@ -2,8 +2,8 @@
 
 Scoring the golden punks takes about a second, so it is done once per
 golden set and cached as ``reports/golden_scores/<key>.json``; the key
-covers the golden pixels, the upscale size, the sample size and evalkit's
-version, so a changed golden set or metric never reuses stale numbers.
+covers the golden pixels, the upscale size, the sample size, evalkit's
+version and the scoring code (`scorer_fingerprint`), so a changed golden set or metric never reuses stale numbers.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ def golden_distribution(golden, reports_dir: Path, *, reference=None, size: int 
     except (OSError, ValueError, AttributeError):
         pass  # missing or damaged cache: recompute
     from evalkit.golden.labels import load_labels
-    from evalkit.score.golden_reference import build_reference
+    from evalkit.score.golden_reference import cached_reference
     from evalkit.score.prompt_adherence import golden_requests
     from evalkit.score.score_image import golden_scores
 
     requested = golden_requests(golden.ids, golden.captions.values(), load_labels(golden.root))
-    scores = golden_scores(reference if reference is not None else build_reference(golden), size=size, limit=limit,
+    if reference is None:  # the gate's reference cache (reports/cache/), built once per golden set
+        reference = cached_reference(golden, Path(reports_dir) / "cache")
+    scores = golden_scores(reference, size=size, limit=limit,
                            requested=requested)
     out = {m: [round(float(s.value(m)), 4) for s in scores] for m in METRICS}
     atomic_write_text(path, json.dumps(out))
@@ -50,5 +52,7 @@ def golden_distribution(golden, reports_dir: Path, *, reference=None, size: int 
 def _key(golden, size: int, limit: int) -> str:
     h = hashlib.sha256()
     h.update(golden.images[:limit].tobytes())
-    h.update(f"{size}|{limit}|{__version__}".encode())
+    from evalkit.score.fingerprint import scorer_fingerprint
+
+    h.update(f"{size}|{limit}|{__version__}|{scorer_fingerprint()}".encode())
     return h.hexdigest()[:16]

@@ -4,12 +4,15 @@
 in CIELAB, the per-punk statistics the metrics' scales come from (colour
 counts, outline share, nearest-neighbour overlap), the feature matrix for the
 set-level MMD and the 24x24 cells for memorisation. Metrics take the
-reference, never a path.
+reference, never a path. `cached_reference` keeps it on disk (a few seconds to build on a
+CPU, milliseconds to read), keyed by the golden pixels, ids and backdrop and the scoring code.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -151,6 +154,59 @@ def build_reference(golden, clip=None) -> GoldenReference:
         clip_features=clip_features,
         meta={"clip_model": getattr(clip, "name", None)},
     )
+
+
+ARRAYS = ("cells", "lab", "palette_rgb", "palette_lab", "palette_share", "background", "backdrop_lab",
+          "colour_counts", "outline_share", "nn_share", "features")
+
+
+def reference_digest(golden) -> str:
+    """16 hex digits: what `build_reference` (without CLIP) reads of ``golden``, and the scoring code."""
+    from evalkit.score.fingerprint import scorer_fingerprint
+
+    images = np.ascontiguousarray(golden.images, np.uint8)
+    h = hashlib.sha256(f"{images.shape}\x00{tuple(golden.background)}\x00".encode())
+    h.update("\x00".join(golden.ids).encode())
+    h.update(images.tobytes())
+    h.update(scorer_fingerprint().encode())
+    return h.hexdigest()[:16]
+
+
+def cached_reference(golden, cache_dir: Path | None) -> GoldenReference:
+    """`build_reference(golden)`, read from ``cache_dir/golden-reference-<digest>.npz`` when it was built before.
+
+    The arrays round-trip exactly (``.npz``, read without pickle), so scores from the cached
+    reference are bit-identical to a fresh build's. ``reference.meta["digest"]`` names it, for
+    caches of scores computed against it, and ``meta["path"]`` is its file (worker processes read it). A missing or damaged file is rebuilt.
+    """
+    from evalkit.paths import atomic_write
+
+    digest = reference_digest(golden)
+    path = Path(cache_dir) / f"golden-reference-{digest}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            return load_reference(path)
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: rebuild and overwrite
+    ref = build_reference(golden)
+    ref.meta.update(digest=digest, path=str(path) if path is not None else None)
+    if path is not None:
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+                np.savez(f, ids=np.array(ref.ids, dtype=str), bandwidth=np.float64(ref.bandwidth),
+                         **{k: getattr(ref, k) for k in ARRAYS})
+
+        atomic_write(path, write)
+    return ref
+
+
+def load_reference(path) -> GoldenReference:
+    """The reference `cached_reference` stored at ``path`` (``golden-reference-<digest>.npz``)."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        return GoldenReference(ids=tuple(str(i) for i in z["ids"]), bandwidth=float(z["bandwidth"]),
+                               meta={"clip_model": None, "digest": path.stem.rsplit("-", 1)[-1], "path": str(path)},
+                               **{k: z[k] for k in ARRAYS})
 
 
 def image_features(lab_cells: np.ndarray, palette_lab: np.ndarray | None = None) -> np.ndarray:

@@ -260,6 +260,70 @@ def test_unloadable_checkpoint_is_an_error_naming_the_file_and_the_others_still_
         == 3 * PER_CHECKPOINT - 3 * M  # the testbed's baseline comparisons are skipped (no baseline)
 
 
+# Written into the pytester folder and loaded with -p: after the whole run (record written, store
+# updated, summary printed), which heavy modules the process imported.
+TORCH_PROBE = '''
+import json, os, sys
+
+def pytest_unconfigure(config):
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers", "transformers", "peft"))
+    with open(os.environ["EVALKIT_TORCH_PROBE"], "w") as f:
+        json.dump(heavy, f)
+'''
+
+
+def record_of(result) -> dict:
+    """The run record the run's summary names (``run record: PATH``)."""
+    import json
+
+    line = next(line for line in result.outlines if line.startswith("run record: "))
+    return json.loads(Path(line.split(": ", 1)[1]).read_text())
+
+
+def judged(record) -> list:
+    """What a run decided, per checkpoint: images (scores, limits, passes), set level, verdicts, quality."""
+    return [{k: ck[k] for k in ("name", "status", "images", "set_level", "verdicts", "quality")}
+            for ck in record["checkpoints"]]
+
+
+def test_fully_cached_rerun_imports_no_torch_and_judges_as_an_uncached_scoring(pytester, suite, testbed, monkeypatch):
+    """Issue 23: a re-run whose renders are all cached renders nothing, imports no torch/diffusers (the
+    render path imports them only to render) and reads the golden reference and the scores from disk;
+    its verdicts are those of scoring the same renders afresh (score caches deleted first)."""
+    pytester.makepyfile(torch_probe=TORCH_PROBE)
+    probe = suite / "probe.json"
+    monkeypatch.setenv("EVALKIT_TORCH_PROBE", str(probe))
+    cache = suite / "reports" / "cache"
+    shutil.rmtree(cache / "scores", ignore_errors=True)
+    for f in cache.glob("golden-reference-*.npz"):
+        f.unlink()
+    checkpoints = ("--checkpoint", str(PERFECT), "--checkpoint", str(WRONG))
+    fresh = gate(pytester, suite, *checkpoints, "-q", "-p", "torch_probe")
+    assert fresh.ret == 1  # wrong_colors fails its palette
+    assert list(cache.glob("golden-reference-*.npz")) and any((cache / "scores").rglob("*.json"))
+    cached = gate(pytester, suite, *checkpoints, "-q", "-p", "torch_probe")
+    assert cached.ret == 1
+    import json
+
+    assert json.loads(probe.read_text()) == []
+    assert judged(record_of(cached)) == judged(record_of(fresh))
+    assert [(c["rendered"], c["cached"]) for c in record_of(cached)["checkpoints"]] == [(0, RENDERS)] * 2
+
+
+def test_scoring_in_worker_processes_judges_as_scoring_in_process(pytester, suite, testbed):
+    """Issue 23: --score-workers 2 scores each checkpoint's renders in spawned processes while the gate goes
+    on to the next checkpoint; the record's scores, set levels and verdicts are those of --score-workers 0."""
+    cache = suite / "reports" / "cache"
+    checkpoints = ("--checkpoint", str(PERFECT), "--checkpoint", str(WRONG))
+    records = []
+    for workers in ("2", "0"):
+        shutil.rmtree(cache / "scores", ignore_errors=True)  # every render is scored afresh, by each path
+        result = gate(pytester, suite, *checkpoints, "-q", "--score-workers", workers)
+        assert result.ret == 1
+        records.append(judged(record_of(result)))
+    assert records[0] == records[1]
+
+
 # -- issue 22 finding 9: a LoRA that does almost nothing is flagged, never named best ------------------
 
 def weaken(src: Path, dst: Path, factor: float) -> Path:

@@ -200,3 +200,22 @@ def test_bad_render_options_are_one_line_errors(overrides, message):
 
     with pytest.raises(EvalkitError, match=message):
         check_overrides(overrides)
+
+
+def test_compile_cache_persists_under_the_user_cache_dir_keyed_by_torch_and_device(tmp_path, monkeypatch):
+    """Issue 23: --compile's inductor caches go to $XDG_CACHE_HOME/evalkit/inductor/torch-<version>-<gpu>,
+    not /tmp; a TORCHINDUCTOR_CACHE_DIR the user set is left alone."""
+    import torch
+
+    from evalkit.render.run import persistent_compile_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    folder = persistent_compile_cache("cpu")
+    assert folder.is_dir() and folder.parent == tmp_path / "evalkit" / "inductor"
+    assert torch.__version__.split("+")[0] in folder.name and folder.name.endswith("-cpu")
+    import os
+
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(folder)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert persistent_compile_cache("cpu") is None and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
