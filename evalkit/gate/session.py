@@ -316,6 +316,10 @@ class GateSession:
     def _vs_base(self, base: Evaluation, ev: Evaluation) -> dict:
         from evalkit.gate.base_compare import compare_to_base
 
+        if base.error is not None and self.opts.score_only:
+            # `evalkit render` renders no base alone: a render-then---score-only job has none cached.
+            return {"base": base.result.name, "skipped": "--score-only and the base alone is not in the cache "
+                    "(`evalkit render` does not render it; one gate run without --score-only does)"}
         if base.error is not None:
             return {"base": base.result.name, "skipped": f"the base alone could not be scored: {base.result.error}"}
         return compare_to_base(ev.result.images, base.result.images, ev.result.base_model, self.quality_weights)
