@@ -34,13 +34,19 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     parent folder is created. ``write`` must not infer a format from the
     temporary name's suffix (``.tmp``): pass it explicitly.
     """
+    import secrets
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    # One temporary name per writer: two processes writing the same file at once (a gate's --report
+    # and `evalkit report`) would otherwise rename each other's temporary file away (found by the attack).
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
     except OSError as exc:  # a folder where the file goes, a full disk: one line naming the file, never a traceback
+        if tmp.is_file():
+            tmp.unlink()
         raise EvalkitError(path, f"cannot be written: {exc.strerror or type(exc).__name__}") from None
     return path
 
