@@ -197,13 +197,12 @@ class GateSession:
     def complete(self, ev: Evaluation) -> Evaluation:
         """Wait for the checkpoint's scores (with a `ScorePool` they were computed while later checkpoints
         rendered) and judge what needs them; once. Every item but test_render calls it first."""
-        if ev.pending is None:
+        if not self._collect(ev):
             return ev
-        pending, ev.pending = ev.pending, None
         try:
-            self._score(ev, pending)
             if ev.base is not None:
-                ev.result.vs_base = self._vs_base(self.complete(ev.base), ev)
+                self._collect(ev.base)  # the base alone only gets its scores: no comparison, no baseline of its own
+                ev.result.vs_base = self._vs_base(ev.base, ev)
             if self.opts.update_baseline:
                 failing = [] if self.opts.force else self.failing_suite_metrics(ev)
                 if failing:
@@ -215,6 +214,18 @@ class GateSession:
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
             self._failed(ev, exc)
         return ev
+
+    def _collect(self, ev: Evaluation) -> bool:
+        """Score what was submitted for ``ev``, once; False when nothing was pending or scoring failed."""
+        if ev.pending is None:
+            return False
+        pending, ev.pending = ev.pending, None
+        try:
+            self._score(ev, pending)
+        except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
+            self._failed(ev, exc)
+            return False
+        return True
 
     @staticmethod
     def _failed(ev: Evaluation, exc: BaseException) -> None:

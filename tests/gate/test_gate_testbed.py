@@ -97,7 +97,7 @@ def failed_ids(result):
     return {line.split()[1].split("::", 1)[1] for line in result.outlines if line.startswith(("FAILED ", "ERROR "))}
 
 
-def test_perfect_passes_with_readable_ids(perfect_run):
+def test_perfect_passes_with_readable_ids(perfect_run, suite):
     result = perfect_run
     assert result.ret == 0
     result.assert_outcomes(passed=PER_CHECKPOINT - M, skipped=M)  # --update-baseline: comparisons skipped
