@@ -10,6 +10,12 @@ Timed, wall clock, in this order:
 * ``gate_first_s``: ``python -m pytest evalkit --base-model DIR --checkpoint-dir DIR --device DEV
   --reports-dir EMPTY`` (start, base load, renders, scoring, set checks, run record, score store);
 * ``gate_cached_s``: the same command again (every render in the cache);
+* ``--variant ARGS`` (repeatable): a first run with more gate options in a fresh reports folder, the
+  machine's compile cache kept (``--variant=--compile`` twice: a cold compile, then a warm one);
+* ``--nightly ARGS`` (repeatable): a night's new LoRAs into the reports folder of the run with those
+  options: only their renders are new (the base alone, golden reference, inspection and compile caches
+  are there), which is what a nightly job on a kept machine waits for;
+* ``--profile DIR``: a cProfile'd first run and cached re-run (slower; stats and a text summary in DIR);
 * the naive loop: load the base with diffusers, per checkpoint ``load_lora_weights`` (unfused), one
   pipeline call per image, each image saved as a PNG (as bench_render.py's naive path), then a naive
   scoring pass: the golden reference built, each PNG scored with `evalkit.score.score_image.score_file`
@@ -21,6 +27,8 @@ depend on weights), saved as a local diffusers folder (``save_pretrained``) in a
 LoRAs are rank-32 kohya files with sd-scripts' key names. ``--arch tiny`` uses the testbed base in
 ``checkpoints/`` and two of its LoRAs. Writes ``bench/results/gate_<arch>_<gpu>.json`` after every stage
 (a run cut off keeps what it measured) and prints the ratios to the naive loop measured in the same run.
+Every gate run's record carries its stage timings (``timings``: evalkit/timing.py) and the JSON keeps
+them with the run's ``time:`` line. Bytecode is compiled before the first run, as ``pip install`` does.
 The gate's exit status is recorded (random LoRAs fail thresholds: 1 is expected); a run whose record
 does not show every render made is reported as such.
 """
@@ -88,20 +96,25 @@ def build_base(arch: str, device: str, folder: Path) -> tuple[Path, float]:
     return folder, time.perf_counter() - t
 
 
-def write_loras(arch: str, folder: Path) -> list[Path]:
+def write_loras(arch: str, folder: Path, first_seed: int = 0) -> list[Path]:
+    """The run's LoRAs; another ``first_seed`` gives other weights (new files, as a new night's trainings)."""
     folder.mkdir(parents=True, exist_ok=True)
     if arch == "tiny":
-        names = ("tiny_punks_perfect", "tiny_punks_wrong_colors")
+        names = ("tiny_punks_perfect", "tiny_punks_wrong_colors", "tiny_punks_overfit", "tiny_punks_photoreal")
+        names = names[first_seed % 2 * 2:][:2]
         return [Path(shutil.copy(ROOT / "checkpoints" / f"{n}.safetensors", folder / f"{n}.safetensors")) for n in names]
     from bench_render import write_loras as write
 
-    return write(arch, folder, LORAS[arch], 32)
+    return write(arch, folder, LORAS[arch], 32, first_seed)
 
 
 def run_gate(base: Path, loras: Path, reports: Path, device: str, prompts: Path | None, timeout: float,
-             extra: list[str] = ()) -> dict:
-    """One `pytest evalkit` as a user starts it; wall seconds, exit status, what its run record says."""
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "evalkit"), "--base-model", str(base), "--checkpoint-dir",
+             extra: list[str] = (), profile: Path | None = None) -> dict:
+    """One `pytest evalkit` as a user starts it; wall seconds, exit status, what its run record says
+    (its stage timings among it). ``profile``: run it under cProfile, stats to that file (.prof) and a
+    text summary beside it (.txt); a profiled run is slower, its "profiled" key says so."""
+    prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [sys.executable, *prof, "-m", "pytest", str(ROOT / "evalkit"), "--base-model", str(base), "--checkpoint-dir",
            str(loras), "--device", device, "--reports-dir", str(reports), "-q", "-p", "no:cacheprovider", *extra]
     if prompts is not None:
         cmd += ["--prompts", str(prompts)]
@@ -111,7 +124,11 @@ def run_gate(base: Path, loras: Path, reports: Path, device: str, prompts: Path 
     except subprocess.TimeoutExpired:
         return {"wall_s": round(time.perf_counter() - t, 2), "exit": "timeout", "command": " ".join(cmd)}
     wall = time.perf_counter() - t
-    out = {"wall_s": round(wall, 2), "exit": proc.returncode}
+    out = {"wall_s": round(wall, 2), "exit": proc.returncode, "args": " ".join(extra)}
+    if profile:
+        out["profiled"] = True
+        write_profile_text(profile)
+    out["time_line"] = next((ln for ln in proc.stdout.splitlines() if ln.startswith("time: ")), None)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("run record: ")), None)
     if line:
         record = json.loads(Path(line.split(": ", 1)[1]).read_text())
@@ -120,9 +137,41 @@ def run_gate(base: Path, loras: Path, reports: Path, device: str, prompts: Path 
         out["render_seconds"] = round(sum(c.get("render_seconds", 0.0) for c in record["checkpoints"]), 2)
         out["errors"] = [c["error"] for c in record["checkpoints"] if c.get("error")]
         out["device"] = record.get("device")
+        out["timings"] = record.get("timings")  # to the record's write (evalkit/timing.py); time_line has all
     else:
         out["tail"] = (proc.stdout + proc.stderr)[-3000:]
     return out
+
+
+def write_profile_text(profile: Path, top: int = 45) -> None:
+    """``<profile>.txt``: the functions with the most cumulative, then the most own, time."""
+    import io
+    import pstats
+
+    if not profile.is_file():
+        return
+    buf = io.StringIO()
+    stats = pstats.Stats(str(profile), stream=buf).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    profile.with_suffix(".txt").write_text(buf.getvalue())
+
+
+def warm_imports() -> float:
+    """Compile the bytecode of diffusers, transformers, peft and evalkit, untimed, as `pip install` does:
+    the GPU image installs diffusers with --no-compile and sets PYTHONDONTWRITEBYTECODE, so every gate
+    run would otherwise compile diffusers from source (7.6 s of a profiled first run)."""
+    import importlib.util
+
+    t = time.perf_counter()
+    dirs = [str(ROOT / "evalkit")]
+    for name in ("diffusers", "transformers", "peft"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs += list(spec.submodule_search_locations)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *dirs], cwd=ROOT, check=False,
+                   stdout=subprocess.DEVNULL)
+    return round(time.perf_counter() - t, 2)
 
 
 def naive(base: Path, lora_files: list[Path], prompts, device: str, per_ckpt: int, out_dir: Path) -> dict:
@@ -208,6 +257,16 @@ def main(argv=None):
     ap.add_argument("--gate-args", default="", help="more gate options, e.g. '--compile --batch-size 16' or "
                     "'--score-workers 0' (recorded in the JSON)")
     ap.add_argument("--skip-naive", action="store_true", help="time the gate only")
+    ap.add_argument("--variant", action="append", default=[], metavar="ARGS",
+                    help="after the cached re-run, one more first run (a fresh reports folder; the machine's "
+                         "compile cache kept) with these gate options, e.g. '--compile' twice: cold, then warm")
+    ap.add_argument("--nightly", action="append", default=[], metavar="ARGS",
+                    help="after the variants, a night's new LoRAs (other weights, same count) into the reports "
+                         "folder of the run with the same ARGS ('' for the default run): only their renders are "
+                         "new; the base alone, golden reference and compile cache are the machine's")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="also run a cProfile'd first run and cached re-run, stats in DIR (first.prof/.txt, "
+                         "cached.prof/.txt); they are timed apart from the unprofiled runs")
     ap.add_argument("--out", type=Path, default=None, help="default bench/results/gate_<arch>_<gpu>.json")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
     args = ap.parse_args(argv)
@@ -250,6 +309,8 @@ def main(argv=None):
         loras = write_loras(args.arch, work / "loras")
         reports = work / "reports"
         shutil.rmtree(reports, ignore_errors=True)
+        result["bytecode_compiled_s"] = warm_imports()
+        result["pythondontwritebytecode"] = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
         save()
         print(f"base {base} ({result['base_build_and_save_s']} s), {len(loras)} LoRAs, {renders} renders each",
               flush=True)
@@ -266,6 +327,35 @@ def main(argv=None):
         result["nothing_rendered_cached"] = cached.get("rendered") == 0 and cached.get("cached") == renders * len(loras)
         save()
         print("gate, cached re-run:", json.dumps(cached), flush=True)
+        folders = {"": reports}  # gate options -> the reports folder of the last first run with them
+        for k, variant in enumerate(args.variant):
+            fresh = work / f"reports-variant{k}"
+            shutil.rmtree(fresh, ignore_errors=True)
+            v = run_gate(base, work / "loras", fresh, device, prompts_file, args.gate_timeout,
+                         [*extra, *shlex.split(variant)])
+            folders[variant.strip()] = fresh
+            result.setdefault("variants", []).append(v)
+            save()
+            print(f"gate, first run with {variant!r}:", json.dumps(v), flush=True)
+        for k, night in enumerate(args.nightly):
+            new = work / f"loras-night{k}"
+            write_loras(args.arch, new, first_seed=100 + 10 * k if args.arch != "tiny" else 1)
+            n = run_gate(base, new, folders.get(night.strip(), reports), device, prompts_file, args.gate_timeout,
+                         [*extra, *shlex.split(night)])
+            n["all_new_rendered"] = n.get("rendered") == renders * len(loras)
+            result.setdefault("nightly", []).append(n)
+            save()
+            print(f"gate, a night's new LoRAs with {night!r}:", json.dumps(n), flush=True)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            fresh = work / "reports-profiled"
+            shutil.rmtree(fresh, ignore_errors=True)
+            for label in ("first", "cached"):
+                p = run_gate(base, work / "loras", fresh, device, prompts_file, args.gate_timeout, extra,
+                             profile=args.profile / f"{label}.prof")
+                result[f"profiled_{label}"] = p
+                save()
+                print(f"gate, profiled {label} run:", json.dumps(p), flush=True)
         if not args.skip_naive:
             per = min(args.naive_images or NAIVE_IMAGES[args.arch], renders)
             pngs = work / "naive"

@@ -70,14 +70,14 @@ def build_pipeline(arch: str, device: str, dtype):
     return pipe
 
 
-def write_loras(arch: str, folder: Path, n: int, rank: int) -> list[Path]:
+def write_loras(arch: str, folder: Path, n: int, rank: int, first_seed: int = 0) -> list[Path]:
     if arch == "tiny":
         return [ROOT / "checkpoints" / "tiny_punks_perfect.safetensors", ROOT / "checkpoints" / "tiny_punks_photoreal.safetensors"][:n]
     unet_cfg, encoders, sgm = sd_configs.MODELS[arch]
     targets = [t for ts in targets_for_configs(unet_cfg, encoders, sgm).values() for t in ts]
     base = {"sd15": "sd_v1", "sdxl": "sdxl_base_v1-0"}[arch]
     paths = []
-    for i in range(n):
+    for i in range(first_seed, first_seed + n):
         path = folder / f"{arch}_rank{rank}_{i}.safetensors"
         state = kohya_lora_state_dict(targets, rank, rank / 2, seed=i)
         kohya_state_dict_to_file(path, state, {"ss_network_module": "networks.lora", "ss_network_dim": str(rank),

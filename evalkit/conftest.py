@@ -41,6 +41,18 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.stash.get(GATE_REQUESTED, False):
         return
+    from evalkit.timing import StageClock, process_age
+
+    clock = StageClock(started_before=process_age())  # the interpreter, imports and pytest so far: "start"
+    with clock.stage("setup"):
+        _configure(config, clock)
+    # The items report scores with record_property; pytest warns once per item that per-testcase
+    # properties are outside the strict xunit2 schema (its default junit_family), which buried the
+    # run's summary under ~140 identical warnings. The properties are written either way.
+    config.addinivalue_line("filterwarnings", "ignore:record_property is incompatible with junit_family")
+
+
+def _configure(config: pytest.Config, clock) -> None:
     given = {f.name: option(config, f.name) for f in fields(Options) if f.name not in DERIVED}
     try:
         # The command line, then the project's evalkit.toml [gate] (evalkit init), then evalkit's defaults.
@@ -57,14 +69,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         if not opts.checkpoints and not opts.samples:  # an installed evalkit has no testbed to fall back on
             raise EvalkitError(None, "no checkpoint given: pass --checkpoint FILE or --checkpoint-dir DIR")
-        config.stash[GATE_SESSION] = GateSession(opts)
+        config.stash[GATE_SESSION] = GateSession(opts, clock)
     except EvalkitError as exc:
         raise pytest.UsageError(f"evalkit: {exc}") from None
     config.stash[SUMMARY_LINES] = []
-    # The items report scores with record_property; pytest warns once per item that per-testcase
-    # properties are outside the strict xunit2 schema (its default junit_family), which buried the
-    # run's summary under ~140 identical warnings. The properties are written either way.
-    config.addinivalue_line("filterwarnings", "ignore:record_property is incompatible with junit_family")
 
 
 @pytest.hookimpl(trylast=True)
@@ -121,8 +129,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if record is None:
         return
     try:
-        config.stash[SUMMARY_LINES] = after_run(record, gate.reports_dir, report=option(config, "report"),
-                                                sync=option(config, "sync"))
+        with gate.clock.stage("store and report"):
+            config.stash[SUMMARY_LINES] = after_run(record, gate.reports_dir, report=option(config, "report"),
+                                                    sync=option(config, "sync"))
     except EvalkitError as exc:
         # The record is already on disk; a bad report/sync setting is a usage error, never a silent pass.
         config.stash[SUMMARY_LINES] = [f"evalkit: error: {exc}"]
@@ -148,3 +157,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         tr.write_line(printable(f"run record: {gate.record_path}"))
     for line in config.stash.get(SUMMARY_LINES, []):
         tr.write_line(printable(line))
+    tr.write_line(gate.clock.line())  # where the wall time went (evalkit/timing.py); run.json keeps it

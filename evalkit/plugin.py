@@ -57,6 +57,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     """Declare the gate's options only for its own runs, and after the initial conftests have declared
     theirs, so a flag a project already uses (``--device``) keeps its meaning there and the gate's
     option is spelled ``--evalkit-device`` instead."""
+    rewrite_tests_only(early_config)
     result = yield
     ns = early_config.known_args_namespace
     if gate_requested(ns.file_or_dir, ns.pyargs, early_config.invocation_params.dir):
@@ -65,6 +66,20 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         groups = [parser._anonymous, *parser._groups]  # noqa: SLF001
         add_gate_options(parser, taken={n for g in groups for o in g.options for n in o.names()})
     return result
+
+
+def rewrite_tests_only(config: pytest.Config) -> None:
+    """Leave evalkit's product modules to Python's own import. pytest rewrites the asserts of every module
+    of a distribution that registers a ``pytest11`` plugin: all of evalkit, ~140 modules, parsed and
+    rewritten again on every run where bytecode is not written (PYTHONDONTWRITEBYTECODE, read-only
+    installs): ~1 s of a cached gate re-run. Its test files (test_punks.py) and conftest.py keep their
+    rewriting: pytest rewrites those by name. (pytest has no public way to unmark a name: its hook keeps
+    the marks in ``_must_rewrite``; where that is absent, nothing changes.)"""
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "evalkit" in marked:
+        marked.discard("evalkit")
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
 
 
 def add_gate_options(parser: pytest.Parser, taken: set[str] = frozenset()) -> None:

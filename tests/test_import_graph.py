@@ -16,7 +16,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "evalkit"
 STAGES = ("inspect", "render", "downsample", "score", "gate", "store", "compare", "report", "sync")
-FOUNDATION = ("evalkit", "evalkit.errors", "evalkit.paths", "evalkit.terminal_text", "evalkit.usable_dir", "evalkit.image_io", "evalkit.image_arrays", "evalkit.golden")
+FOUNDATION = ("evalkit", "evalkit.errors", "evalkit.paths", "evalkit.terminal_text", "evalkit.usable_dir", "evalkit.image_io",
+              "evalkit.image_arrays", "evalkit.golden", "evalkit.timing", "evalkit.code_fingerprint")
 
 
 def _module_name(path: Path) -> str:

@@ -129,6 +129,9 @@ class RunRecord:
     # {"runs": [EpochRun.to_dict()], "refused": [why a run got no curve]}; empty when there are none.
     epochs: dict[str, Any] = field(default_factory=dict)
     quality_formula: str = ""  # the formula CheckpointResult.quality used (default or calibrated); "" in older records
+    # Where the run's wall time went up to this record's write (evalkit/timing.py StageClock.to_dict):
+    # {"wall_s", "stages_s": {stage: s}, "other_s"}; empty in older records.
+    timings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:

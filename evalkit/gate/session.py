@@ -108,8 +108,11 @@ class Evaluation:
 
 
 class GateSession:
-    def __init__(self, opts: Options):
+    def __init__(self, opts: Options, clock=None):
+        from evalkit.timing import StageClock
+
         self.opts = opts
+        self.clock = clock or StageClock()  # seconds per stage (evalkit/timing.py): the record and the summary line
         if opts.render_only and opts.score_only:
             raise EvalkitError(None, "--render-only and --score-only exclude each other")
         self.golden = load_golden(opts.golden)
@@ -154,7 +157,8 @@ class GateSession:
         if self._reference is None:
             from evalkit.score.golden_reference import cached_reference
 
-            self._reference = cached_reference(self.golden, self.reports_dir / "cache")
+            with self.clock.stage("golden reference"):
+                self._reference = cached_reference(self.golden, self.reports_dir / "cache")
         return self._reference
 
     @property
@@ -170,8 +174,10 @@ class GateSession:
             from evalkit.score.prompt_adherence import golden_requests
 
             own = golden_requests(self.golden.ids, self.golden.captions.values(), self.labels)
-            golden = golden_distribution(self.reference, self.reports_dir / "cache", requested=own)
-            self._thresholds = load_thresholds(golden, self.overrides)
+            ref = self.reference
+            with self.clock.stage("golden reference"):
+                golden = golden_distribution(ref, self.reports_dir / "cache", requested=own)
+                self._thresholds = load_thresholds(golden, self.overrides)
         return self._thresholds
 
     # -- evaluation ---------------------------------------------------------------------
@@ -221,7 +227,8 @@ class GateSession:
             return False
         pending, ev.pending = ev.pending, None
         try:
-            self._score(ev, pending)
+            with self.clock.stage("score"):
+                self._score(ev, pending)
         except Exception as exc:  # noqa: BLE001 - one checkpoint's failure must not stop the others
             self._failed(ev, exc)
             return False
@@ -290,7 +297,7 @@ class GateSession:
         from evalkit.render.run import PipelineCache, render_checkpoint
 
         if self.pipelines is None:
-            self.pipelines = PipelineCache()
+            self.pipelines = PipelineCache(self.clock)
         o = self.opts
         job, info = render_checkpoint(ev.path, self.prompts, self.reports_dir, base_model=o.base_model,
                                       base_config=o.base_config, device=o.device, lora_scale=o.lora_scale,
@@ -364,7 +371,9 @@ class GateSession:
             self.score_pool = ScorePool(workers, ref.meta["path"])
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
         ev.seen_codes = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
-        return submit_renders(ev.renders, by_id, ev.seen_codes, self.requested, ref, self.score_cache, self.score_pool)
+        requested, cache = self.requested, self.score_cache
+        with self.clock.stage("score"):
+            return submit_renders(ev.renders, by_id, ev.seen_codes, requested, ref, cache, self.score_pool)
 
     def _score(self, ev: Evaluation, pending: list) -> None:
         from evalkit.gate.scoring import collect, set_scores_for
@@ -526,7 +535,12 @@ class GateSession:
         for ev in self.evaluations.values():
             self.complete(ev)  # a run narrowed to test_render still judges (and records) every checkpoint
         if self.score_pool is not None:
-            self.score_pool.close()
+            with self.clock.stage("score"):
+                self.score_pool.close()
+        with self.clock.stage("record"):
+            return self._write_record()
+
+    def _write_record(self) -> RunRecord:
         for ev in self.evaluations.values():
             if ev.result.status != "error":
                 ev.result.status = "fail" if ev.failed else "pass"
@@ -539,6 +553,7 @@ class GateSession:
         )
         record.epochs = self.epoch_curves(record)
         record.quality_formula = self.quality_formula
+        record.timings = self.clock.to_dict()  # to this write; the summary line adds store and report
         self.record_path = record.write(self.reports_dir)
         return record
 

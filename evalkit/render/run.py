@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from evalkit.inspect.api import inspect_checkpoint
+from evalkit.inspect.cache import inspect_cached
 from evalkit.render.base_identity import base_fingerprint
 from evalkit.render.base_model import load_pipeline, native_size, resolve_base
 from evalkit.render.cache import RenderCache
@@ -25,21 +25,29 @@ from evalkit.render.renderer import RenderJob, cache_slot, default_device, rende
 
 class PipelineCache(dict):
     """Loaded base pipelines, (base ref, device, dtype, compiled) -> the pipeline's LoraSlot (`.pipe`):
-    each loads once per holder, and its slot is the one owner of what is on it."""
+    each loads once per holder, and its slot is the one owner of what is on it. ``clock`` (the gate's
+    `evalkit.timing.StageClock`) is charged for base loads, LoRA swaps and renders."""
+
+    def __init__(self, clock=None):
+        from evalkit.timing import NO_CLOCK
+
+        super().__init__()
+        self.clock = clock or NO_CLOCK
 
     def slot(self, ref, device, lora_scale, overrides):
         """The `LoraSlot` of ``ref``'s pipeline on ``device``, loading it the first time."""
-        from evalkit.render.config import RenderConfig
-        from evalkit.render.lora_slot import LoraSlot
+        with self.clock.stage("load base"):  # the first imports of torch and the LoRA loaders land here too
+            from evalkit.render.config import RenderConfig
+            from evalkit.render.lora_slot import LoraSlot
 
-        dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
-        compiled = bool(overrides.get("compile"))
-        key = (ref, device, str(dtype), compiled)
-        if key not in self:
-            pipe = load_pipeline(ref, device, dtype)
-            if compiled:
-                compile_unet(pipe)
-            self[key] = LoraSlot(pipe)
+            dtype = torch_dtype(RenderConfig(dtype=overrides.get("dtype") or "auto"), device)
+            compiled = bool(overrides.get("compile"))
+            key = (ref, device, str(dtype), compiled)
+            if key not in self:
+                pipe = load_pipeline(ref, device, dtype)
+                if compiled:
+                    compile_unet(pipe)
+                self[key] = LoraSlot(pipe)
         return self[key]
 
 
@@ -61,7 +69,8 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
     with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
                            lora_scale=lora_scale, score_only=score_only, prompts=prompts, pipelines=pipelines,
                            with_lora=with_lora, **config_overrides) as (pipe, job, cache, info):
-        return render_suite(pipe, prompts, job, cache, progress), info
+        with (_PIPELINES if pipelines is None else pipelines).clock.stage("render"):
+            return render_suite(pipe, prompts, job, cache, progress), info
 
 
 def all_cached(job: RenderJob, cache: RenderCache, prompts) -> bool:
@@ -82,7 +91,9 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     """
     checkpoint = Path(checkpoint)
     pipelines = _PIPELINES if pipelines is None else pipelines
-    info = inspect_checkpoint(checkpoint, require_supported=True)
+    clock = pipelines.clock
+    with clock.stage("inspect"):  # hashes the file; its tensors are decoded (NaN/Inf check) once per content
+        info = inspect_cached(checkpoint, Path(reports_dir) / "cache", require_supported=True)
     refuse_non_finite(checkpoint, info, lora_scale)
     ref = resolve_base(base_model, checkpoint, info.family, info.metadata.get("ss_sd_model_name"), base_config)
     # The folder that describes the base: its own, or a single file's --base-config folder
@@ -109,14 +120,17 @@ def loaded_checkpoint(checkpoint: Path, reports_dir: Path, *, base_model: str | 
     job.device = device = device or default_device()
     slot = slot or pipelines.slot(ref, device, lora_scale, config_overrides)
     if not with_lora:
-        slot.take_off()  # nothing on: the base alone
+        with clock.stage("swap LoRA"):
+            slot.take_off()  # nothing on: the base alone
         yield slot.pipe, job, cache, info
         return
-    slot.put_on(checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
+    with clock.stage("swap LoRA"):
+        slot.put_on(checkpoint, info, scale=lora_scale, fused=cfg.fuse_lora)
     try:
         yield slot.pipe, job, cache, info
     finally:
-        slot.take_off()
+        with clock.stage("swap LoRA"):
+            slot.take_off()
 
 
 def refuse_non_finite(checkpoint: Path, info, lora_scale: float) -> None:
