@@ -51,12 +51,12 @@ def main():
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     import torch
-    from bench_gate import build_base, gpu_slug, warm_imports
+    from bench_gate import build_base, gpu_slug, compile_bytecode
 
     gpu = torch.cuda.get_device_name(0)
     work = Path(tempfile.mkdtemp(prefix="bench_base_load_"))
     base, built = build_base(args.arch, "cuda", work / "base")
-    result = {"arch": args.arch, "gpu": gpu, "torch": torch.__version__, "bytecode_compiled_s": warm_imports(),
+    result = {"arch": args.arch, "gpu": gpu, "torch": torch.__version__, "bytecode_compiled_s": compile_bytecode(),
               "runs": []}
     for _ in range(args.repeat):
         for mode in ("cpu-then-to", "device-map"):

@@ -157,7 +157,7 @@ def write_profile_text(profile: Path, top: int = 45) -> None:
     profile.with_suffix(".txt").write_text(buf.getvalue())
 
 
-def warm_imports() -> float:
+def compile_bytecode() -> float:
     """Compile the bytecode of diffusers, transformers, peft and evalkit, untimed, as `pip install` does:
     the GPU image installs diffusers with --no-compile and sets PYTHONDONTWRITEBYTECODE, so every gate
     run would otherwise compile diffusers from source (7.6 s of a profiled first run)."""
@@ -309,7 +309,7 @@ def main(argv=None):
         loras = write_loras(args.arch, work / "loras")
         reports = work / "reports"
         shutil.rmtree(reports, ignore_errors=True)
-        result["bytecode_compiled_s"] = warm_imports()
+        result["bytecode_compiled_s"] = compile_bytecode()
         result["pythondontwritebytecode"] = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
         save()
         print(f"base {base} ({result['base_build_and_save_s']} s), {len(loras)} LoRAs, {renders} renders each",

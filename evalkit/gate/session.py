@@ -174,9 +174,8 @@ class GateSession:
             from evalkit.score.prompt_adherence import golden_requests
 
             own = golden_requests(self.golden.ids, self.golden.captions.values(), self.labels)
-            ref = self.reference
             with self.clock.stage("golden reference"):
-                golden = golden_distribution(ref, self.reports_dir / "cache", requested=own)
+                golden = golden_distribution(self.reference, self.reports_dir / "cache", requested=own)
                 self._thresholds = load_thresholds(golden, self.overrides)
         return self._thresholds
 
@@ -371,9 +370,8 @@ class GateSession:
             self.score_pool = ScorePool(workers, ref.meta["path"])
         # Only the codes the text encoder read are scored (a prompt cut at 77 tokens loses the rest).
         ev.seen_codes = [r.meta.get("hex_codes_seen", by_id[r.prompt_id].hex_codes) for r in ev.renders]
-        requested, cache = self.requested, self.score_cache
-        with self.clock.stage("score"):
-            return submit_renders(ev.renders, by_id, ev.seen_codes, requested, ref, cache, self.score_pool)
+        with self.clock.stage("score"):  # stages nest: a golden reference built here is charged to itself
+            return submit_renders(ev.renders, by_id, ev.seen_codes, self.requested, ref, self.score_cache, self.score_pool)
 
     def _score(self, ev: Evaluation, pending: list) -> None:
         from evalkit.gate.scoring import collect, set_scores_for

@@ -66,10 +66,11 @@ def render_checkpoint(checkpoint: Path, prompts, reports_dir: Path, *, base_mode
     config (its metadata's clip skip and token length), so each of its renders has a twin
     that differs only by the LoRA (gate/base_compare.py); cached under `BASE_ALONE`.
     """
+    pipelines = _PIPELINES if pipelines is None else pipelines
     with loaded_checkpoint(checkpoint, reports_dir, base_model=base_model, base_config=base_config, device=device,
                            lora_scale=lora_scale, score_only=score_only, prompts=prompts, pipelines=pipelines,
                            with_lora=with_lora, **config_overrides) as (pipe, job, cache, info):
-        with (_PIPELINES if pipelines is None else pipelines).clock.stage("render"):
+        with pipelines.clock.stage("render"):
             return render_suite(pipe, prompts, job, cache, progress), info
 
 
