@@ -28,9 +28,11 @@ from evalkit.golden.load import load_golden
 from evalkit.golden.prompts import check_prompts_against_golden, load_prompts
 from evalkit.score.metrics import IMAGE_METRICS, METRICS, SET_METRICS, metric as metric_row
 from evalkit.score.rounding import rounded
+from evalkit.terminal_text import printable
 from evalkit.usable_dir import writable_dir
 
 WORST_SHOWN = 3
+IMAGES_LISTED = 10  # renders a failing per-image item names; the record has them all
 
 
 @dataclass
@@ -99,10 +101,8 @@ class Evaluation:
     def values(self, metric: str) -> list[float]:
         return [im.scores[metric] for im in self.result.images]
 
-    def image(self, prompt_id: str, seed: int) -> ImageResult | None:
-        return next((im for im in self.result.images if im.prompt_id == prompt_id and im.seed == seed), None)
-
-    def worst_images(self, metric: str, n: int = WORST_SHOWN) -> list[ImageResult]:
+    def worst_images(self, metric: str, n: int | None = WORST_SHOWN) -> list[ImageResult]:
+        """The ``n`` worst renders on ``metric`` (all of them for None), worst first."""
         rank = metric_row(metric).direction.rank
         return sorted(self.result.images, key=lambda im: rank(im.scores[metric]))[:n]
 
@@ -490,19 +490,34 @@ class GateSession:
         ev.add_verdict(v)
         return c, v
 
-    def image_verdict(self, ev: Evaluation, metric: str, prompt_id: str, seed: int) -> Verdict:
-        """One render's score against its per-image limit (the lenient floor); not recorded as a verdict."""
-        im = ev.image(prompt_id, seed)
-        if im is None:
-            msg = f"{ev.path}: no render for {prompt_id} seed {seed}"
-            return Verdict("image", metric, False, float("nan"), message=msg, failure=msg)
-        value, limit = im.scores[metric], im.thresholds[metric]
-        path = self.absolute(im.render)
+    def image_verdict(self, ev: Evaluation, metric: str) -> Verdict:
+        """Every render's score against its per-image limit (the lenient floor that catches a broken image),
+        one item per checkpoint and metric: it fails naming each render below its limit, worst first.
+        Not recorded as a verdict: the images carry their own ``passed``."""
+        have = {(im.prompt_id, im.seed) for im in ev.result.images}
+        missing = [f"{p.id} seed {s}" for p in self.prompts for s in p.seeds if (p.id, s) not in have]
+        ranked = ev.worst_images(metric, n=None)
+        below = [im for im in ranked if not im.passed[metric]]
+        worst = below[0] if below else (ranked[0] if ranked else None)
+        props = [("renders_below_limit", len(below))]
+        if worst is not None:
+            props = [(metric, worst.scores[metric]), ("threshold", worst.thresholds[metric]),
+                     ("render", self.absolute(worst.render))] + props
+        if missing:
+            msg = f"{ev.path}: no render for {', '.join(missing)}"
+            return Verdict("image", metric, False, float("nan"), message=msg, properties=props, failure=msg)
+        if worst is None:  # a suite of no renders has nothing to judge here
+            return Verdict("image", metric, True, float("nan"), skip="no renders")
+        # One line per render, each escaped here: the item keeps these line breaks and only these.
+        lines = [printable(f"{im.prompt_id} seed {im.seed}: {im.scores[metric]:.3f} (limit {im.thresholds[metric]:.3f}); "
+                           f"look at {self.absolute(im.render)}") for im in below[:IMAGES_LISTED]]
+        if len(below) > IMAGES_LISTED:
+            lines.append(f"... and {len(below) - IMAGES_LISTED} more (run.json and the report have every render)")
         side = metric_row(metric).direction.side
-        msg = (f"{metric} {value:.3f} is not {side} {limit:.3f} (per-image limit) "
-               f"for {prompt_id} seed {seed}; look at {path}")
-        return Verdict("image", metric, im.passed[metric], value, threshold=limit, message=msg,
-                       properties=[(metric, value), ("threshold", limit), ("render", path)], failure=f"{ev.name}: {msg}")
+        msg = (f"{metric}: {len(below)} of {len(ev.result.images)} renders are not {side} their per-image limit"
+               + "".join(f"\n  {ln}" for ln in lines))
+        return Verdict("image", metric, not below, worst.scores[metric], threshold=worst.thresholds[metric],
+                       message=msg, properties=props, failure=f"{printable(ev.name)}: {msg}")
 
     def _baseline_document(self, ev: Evaluation) -> dict:
         r = ev.result

@@ -9,7 +9,7 @@ label) and nothing else branches on its name or direction. Readers:
   tolerated drop; overrides accept exactly the rows' names;
 * ``gate/quality.py`` multiplies ``row.direction.goodness(mean) ** quality_weight``;
 * ``gate/session.py`` judges with ``row.direction`` (passes / beyond / worst first);
-* ``evalkit/test_punks.py`` makes one ``test_<name>`` per-image item, one
+* ``evalkit/test_punks.py`` makes one ``test_<name>[ckpt]`` per-image floor item, one
   ``test_suite_mean[ckpt-<name>]`` and ``test_baseline[ckpt-<name>]`` per
   row, marked ``row.marker``; `SET_METRICS` rows give the set-level items;
 * ``evalkit/plugin.py`` registers the markers (`MARKERS`);
@@ -171,7 +171,7 @@ IMAGE_METRICS: tuple[Metric, ...] = (
     # prompts (the over-fitted testbed LoRA: mean 0.47-0.49; the perfect one 0.84). The image
     # floor is 0 by default, so one render never fails alone: a wrong-type render is common in
     # good LoRAs (the perfect testbed LoRA draws green-skinned females for zombie_detailed);
-    # set [thresholds.image] prompt_adherence to make the per-image items bite.
+    # set [thresholds.image] prompt_adherence to make the per-image floor bite.
     Metric("prompt_adherence", lambda x: adherence(x.fit.cells, x.asked), AT_LEAST,
            marker="adherence", marker_help="prompt adherence checks (the punk shows what its prompt asked for)",
            suite_margin=0.2, image_margin=1.0, baseline_tolerance=0.05,
