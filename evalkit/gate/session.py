@@ -498,16 +498,14 @@ class GateSession:
         missing = [f"{p.id} seed {s}" for p in self.prompts for s in p.seeds if (p.id, s) not in have]
         ranked = ev.worst_images(metric, n=None)
         below = [im for im in ranked if not im.passed[metric]]
-        worst = below[0] if below else (ranked[0] if ranked else None)
-        props = [("renders_below_limit", len(below))]
-        if worst is not None:
-            props = [(metric, worst.scores[metric]), ("threshold", worst.thresholds[metric]),
-                     ("render", self.absolute(worst.render))] + props
-        if missing:
-            msg = f"{ev.path}: no render for {', '.join(missing)}"
-            return Verdict("image", metric, False, float("nan"), message=msg, properties=props, failure=msg)
-        if worst is None:  # a suite of no renders has nothing to judge here
+        if missing:  # one line: the item keeps a failure's line breaks, so the path is escaped here
+            msg = printable(f"{ev.path}: no render for {', '.join(missing)}")
+            return Verdict("image", metric, False, float("nan"), message=msg, failure=msg)
+        if not ranked:  # a suite of no renders has nothing to judge here
             return Verdict("image", metric, True, float("nan"), skip="no renders")
+        worst = (below or ranked)[0]
+        props = [(metric, worst.scores[metric]), ("threshold", worst.thresholds[metric]),
+                 ("render", self.absolute(worst.render)), ("renders_below_limit", len(below))]
         # One line per render, each escaped here: the item keeps these line breaks and only these.
         lines = [printable(f"{im.prompt_id} seed {im.seed}: {im.scores[metric]:.3f} (limit {im.thresholds[metric]:.3f}); "
                            f"look at {self.absolute(im.render)}") for im in below[:IMAGES_LISTED]]
