@@ -83,6 +83,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         gate.progress = progress_factory(session.config, option(session.config, "progress"))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Hypothesis's pytest plugin imports hypothesis in its terminal summary even where no test used it,
+    and pytest rewrites the asserts of all ~110 of its modules on that import (a ``pytest11`` plugin's
+    distribution is marked for rewriting): 1-2 s of a cached gate re-run. Once collection is over and no
+    collected module imported hypothesis, no item runs a hypothesis test and the plugin has nothing to
+    report, so a gate run leaves it out."""
+    import sys
+
+    if "hypothesis" not in sys.modules:
+        plugin = session.config.pluginmanager.get_plugin("hypothesispytest")
+        if plugin is not None:
+            session.config.pluginmanager.unregister(plugin)
+
+
 @pytest.fixture(scope="session")
 def evalkit_session(request) -> GateSession:
     return request.config.stash[GATE_SESSION]

@@ -271,12 +271,16 @@ def test_unloadable_checkpoint_is_an_error_naming_the_file_and_the_others_still_
 
 
 # Written into the pytester folder and loaded with -p: after the whole run (record written, store
-# updated, summary printed), which heavy modules the process imported.
+# updated, attribution and summary printed), which slow-to-import modules the process imported: the
+# render stack, scipy.stats (the attribution's intervals need only scipy.special) and hypothesis (its
+# pytest plugin imports it in the terminal summary; the gate collects no hypothesis test).
 TORCH_PROBE = '''
 import json, os, sys
 
+SLOW = ("torch", "diffusers", "transformers", "peft", "hypothesis", "scipy.stats")
+
 def pytest_unconfigure(config):
-    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers", "transformers", "peft"))
+    heavy = sorted(m for m in sys.modules if any(m == s or m.startswith(s + ".") for s in SLOW))
     with open(os.environ["EVALKIT_TORCH_PROBE"], "w") as f:
         json.dump(heavy, f)
 '''
@@ -298,7 +302,8 @@ def judged(record) -> list:
 
 def test_fully_cached_rerun_imports_no_torch_and_judges_as_an_uncached_scoring(pytester, suite, testbed, monkeypatch):
     """Issue 23: a re-run whose renders are all cached renders nothing, imports no torch/diffusers (the
-    render path imports them only to render) and reads the golden reference and the scores from disk;
+    render path imports them only to render), nor scipy.stats or hypothesis (1-3 s of such a run), and
+    reads the golden reference and the scores from disk;
     its verdicts are those of scoring the same renders afresh (score caches deleted first)."""
     pytester.makepyfile(torch_probe=TORCH_PROBE)
     probe = suite / "probe.json"
