@@ -17,6 +17,7 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.epochs import summary_lines as epoch_summary
+from evalkit.gate.exit_gc import freeze_heap, skip_collections_at_exit, unfreeze_heap
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.progress import progress_factory
 from evalkit.gate.project import gate_settings
@@ -44,6 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from evalkit.timing import StageClock, process_age
 
     clock = StageClock(started_before=process_age())  # the interpreter, imports and pytest so far: "start"
+    config.add_cleanup(unfreeze_heap)  # registered before pytest's cleanups, so it runs after their collection
+    skip_collections_at_exit()
     with clock.stage("setup"):
         _configure(config, clock)
     # The items report scores with record_property; pytest warns once per item that per-testcase
@@ -150,6 +153,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # The record is already on disk; a bad report/sync setting is a usage error, never a silent pass.
         config.stash[SUMMARY_LINES] = [f"evalkit: error: {exc}"]
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    freeze_heap()  # everything is written: pytest's end-of-run collections need not walk torch's heap
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ change); `from_dict()` reads it back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -116,6 +117,14 @@ def _key(key: Any) -> str:
     return str(key)
 
 
+@functools.cache
+def _init_field_types(cls: type) -> dict[str, Any]:
+    """A dataclass's init fields and their types, resolved once per class: ``get_type_hints`` compiles every
+    string annotation on each call, and a cached re-run rebuilds hundreds of records (0.45 s of one, profiled)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
 def _build(tp: Any, value: Any) -> Any:
     """Rebuild `value` (from JSON) as type `tp`: dataclasses, Optional, list[...] and dict[K, V]."""
     if value is None:
@@ -125,9 +134,8 @@ def _build(tp: Any, value: Any) -> Any:
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         return _build(options[0], value) if len(options) == 1 else value
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        known = {f.name for f in dataclasses.fields(tp) if f.init}
-        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
+        hints = _init_field_types(tp)
+        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})
     if origin is list:
         (item,) = typing.get_args(tp) or (Any,)
         return [_build(item, v) for v in value]
