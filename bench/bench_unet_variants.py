@@ -11,7 +11,9 @@ variant prints ms per forward, TFLOP/s and its ratio against the eager,
 contiguous baseline measured in the same run; the VAE decode of --batch
 latents is timed the same way. A torch profiler table of the eager
 channels-last forward says where the time goes (convolution, matmul,
-attention, norms).
+attention, norms). On CUDA the eager forward is also timed captured in a
+CUDA graph, and the CPU time to issue it is recorded: whether the GPU ever
+waits for Python's kernel launches at this batch.
 
 Compiled variants each cost a compile (about a minute for SD1.5); those that
 would start after --budget-s are skipped and say so.
@@ -88,6 +90,42 @@ def timed(fn, iters: int, device: str) -> float:
     return statistics.median(times)
 
 
+def issue_ms(fn, iters: int) -> float:
+    """Median milliseconds the CPU spends issuing one forward's kernels (synchronised before, not after).
+    Below the forward's device time, the GPU never waits for a launch and a CUDA graph has nothing to save;
+    an upper bound, since a full launch queue makes the CPU wait."""
+    times = []
+    with torch.no_grad():
+        for _ in range(iters):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e3)
+        torch.cuda.synchronize()
+    return statistics.median(times)
+
+
+def cuda_graphed(fn):
+    """`fn` (fixed inputs and shapes, as the renderer's UNet loop has) captured once in a CUDA graph and
+    replayed: every kernel launched by the driver, none from Python. Warmed up on a side stream first, as
+    torch's CUDA-graph notes require."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.no_grad(), torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.no_grad(), torch.cuda.graph(graph):
+        out = fn()
+
+    def replay():
+        graph.replay()
+        return out
+
+    return replay
+
+
 def sdpa_backend(name: str | None):
     if name is None:
         return nullcontext()
@@ -157,6 +195,15 @@ def main(argv=None):
 
     fwd = unet_inputs(unet, batch, args.device, dtype)
     record("eager_contiguous", timed(fwd, args.iters, args.device))
+    if args.device.startswith("cuda"):
+        result["eager_contiguous_cpu_issue_ms"] = round(issue_ms(fwd, args.iters), 2)
+        print(f"{'  CPU time issuing one eager forward':40s} {result['eager_contiguous_cpu_issue_ms']:9.2f} ms",
+              flush=True)
+        try:
+            record("eager_contiguous_cuda_graph", timed(cuda_graphed(fwd), args.iters, args.device),
+                   note="the eager forward captured once, replayed")
+        except RuntimeError as exc:  # an op that cannot be captured
+            result["variants"]["eager_contiguous_cuda_graph"] = {"error": str(exc).splitlines()[0][:200]}
     unet.to(memory_format=torch.channels_last)
     record("eager_channels_last", timed(fwd, args.iters, args.device))
     if args.device.startswith("cuda"):
