@@ -13,7 +13,6 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by .ci/setup-system;
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 TESTBED = ["tiny_punks_perfect", "tiny_punks_photoreal", "tiny_punks_wrong_colors"]
-GOLDEN = ROOT / "golden"
 
 
 @pytest.fixture(scope="session")
@@ -59,20 +58,3 @@ def page(browser):
     yield pg
     pg.close()
     assert problems == []
-
-
-def open_page(page, path: Path):
-    page.goto(path.resolve().as_uri())
-    return page
-
-
-def load_lazy_images(page, selector: str) -> None:
-    """Scroll each image into view so `loading=lazy` fetches it, then wait until all have decoded."""
-    page.evaluate(
-        """async sel => { for (const e of document.querySelectorAll(sel)) {
-            e.scrollIntoView();
-            await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-        } }""", selector)
-    page.wait_for_function(
-        "sel => Array.from(document.querySelectorAll(sel)).every(i => i.complete && i.naturalWidth > 0)", arg=selector
-    )

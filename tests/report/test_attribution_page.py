@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import open_page
+from report_pages import open_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compare"))  # the users' runs live with the compare tests
 from users_runs import FIRST_RUN, SEVENTH, SEVENTH_RUN, record, users_checkpoints  # noqa: E402

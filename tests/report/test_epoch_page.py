@@ -10,7 +10,7 @@ import copy
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import load_lazy_images, open_page
+from report_pages import load_lazy_images, open_page
 from report_records import run_record
 
 from evalkit.gate.epochs import Member, group_epochs

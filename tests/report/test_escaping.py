@@ -12,7 +12,7 @@ import json
 import shutil
 
 import pytest
-from conftest import GOLDEN, open_page
+from report_pages import GOLDEN, open_page
 from report_records import CHECKPOINTS, checkpoint_copy, checkpoint_result, run_record
 
 from evalkit.errors import EvalkitError

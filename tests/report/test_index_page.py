@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import GOLDEN, load_lazy_images, open_page
+from report_pages import GOLDEN, load_lazy_images, open_page
 from report_records import CHECKPOINTS, checkpoint_copy, checkpoint_result, run_record
 
 from evalkit.gate.record import METRICS

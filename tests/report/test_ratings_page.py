@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import open_page
+from report_pages import open_page
 from report_records import CHECKPOINTS
 
 from evalkit.gate.calibration import spearman

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import GOLDEN, load_lazy_images, open_page
+from report_pages import GOLDEN, load_lazy_images, open_page
 from PIL import Image
 
 from evalkit.gate.record import METRICS

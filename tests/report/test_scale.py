@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import open_page
+from report_pages import open_page
 
 from evalkit.gate.record import RunRecord
 from evalkit.report.api import write_index
