@@ -17,7 +17,7 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.gate.epochs import summary_lines as epoch_summary
-from evalkit.gate.exit_gc import freeze_heap, skip_collections_at_exit, unfreeze_heap
+from evalkit.gate.exit_gc import freeze_heap, thaw_after_pytest
 from evalkit.gate.quality import leaderboard
 from evalkit.gate.progress import progress_factory
 from evalkit.gate.project import gate_settings
@@ -45,8 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from evalkit.timing import StageClock, process_age
 
     clock = StageClock(started_before=process_age())  # the interpreter, imports and pytest so far: "start"
-    config.add_cleanup(unfreeze_heap)  # registered before pytest's cleanups, so it runs after their collection
-    skip_collections_at_exit()
+    thaw_after_pytest(config)  # freeze_heap() at the end of the run; see evalkit/gate/exit_gc.py
     with clock.stage("setup"):
         _configure(config, clock)
     # The items report scores with record_property; pytest warns once per item that per-testcase

@@ -31,14 +31,14 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def unfreeze_heap() -> None:
-    """Collections see every object again (after pytest's own end-of-run collections)."""
-    gc.unfreeze()
+def thaw_after_pytest(config) -> None:
+    """After pytest's own end-of-run collections, collections see every object again; at interpreter exit
+    the heap is frozen before the shutdown's collection (registered once per process).
 
-
-def skip_collections_at_exit() -> None:
-    """At interpreter exit, freeze the heap before the shutdown's collection; registered once."""
+    Called from the gate's ``pytest_configure``: a cleanup added then runs after pytest's plugins' cleanups
+    (the stack is last in, first out, and theirs are added later), the unraisable-exception one included."""
     global _at_exit_registered
+    config.add_cleanup(gc.unfreeze)
     if not _at_exit_registered:
         atexit.register(gc.freeze)
         _at_exit_registered = True

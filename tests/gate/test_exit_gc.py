@@ -14,7 +14,7 @@ PROMPTS = Path(__file__).with_name("prompts_small.toml")
 pytest_plugins = ["pytester"]
 
 PROBE = '''
-import gc, sys
+import gc
 
 def pytest_unconfigure(config):
     print("frozen in unconfigure:", gc.get_freeze_count() > 0, flush=True)
@@ -34,7 +34,7 @@ sys.exit(ret)
 '''
 
 
-def run(pytester, tmp_path, *gate_args):
+def run(pytester, *gate_args):
     pytester.makepyfile(gate_probe=PROBE)
     script = pytester.makepyfile(run_gate=SCRIPT)
     return pytester.run(sys.executable, str(script), *gate_args, "-p", "gate_probe", "-p", "no:cacheprovider",
@@ -45,7 +45,7 @@ def test_the_heap_is_frozen_for_pytests_last_collections_and_thawed_after(pytest
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 4)  # unloadable: the run ends at once, its record still written
-    result = run(pytester, tmp_path, str(ROOT / "evalkit"), "--checkpoint", str(bad), "--prompts", str(PROMPTS),
+    result = run(pytester, str(ROOT / "evalkit"), "--checkpoint", str(bad), "--prompts", str(PROMPTS),
                  "--reports-dir", str(tmp_path / "reports"))
     assert result.ret == 1, result.stdout.str()[-2000:]
     assert list((tmp_path / "reports").rglob("run.json")), "the record is written before the freeze"
@@ -53,10 +53,10 @@ def test_the_heap_is_frozen_for_pytests_last_collections_and_thawed_after(pytest
                                  "collected after main: True", "frozen at exit: True"])
 
 
-def test_a_run_that_is_not_a_gate_run_is_left_alone(pytester, tmp_path, monkeypatch):
+def test_a_run_that_is_not_a_gate_run_is_left_alone(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
-    result = run(pytester, tmp_path, str(pytester.path / "test_plain.py"))
+    result = run(pytester, str(pytester.path / "test_plain.py"))
     assert result.ret == 0, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["frozen in unconfigure: False", "frozen after main: False",
                                  "frozen at exit: False"])
